@@ -1,0 +1,35 @@
+"""Shared test settings: deterministic Hypothesis, seeded torch, one torch thread per worker."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile("dev", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Tests run two at a time under pytest-xdist on a 2-core machine: one thread each.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    """Every test starts from the same random state, whatever ran before it."""
+    torch.manual_seed(0)
+    import random
+
+    import numpy as np
+
+    np.random.seed(0)
+    random.seed(0)

@@ -1,0 +1,29 @@
+"""thrifty: learned minimal bitlengths, and term-serial bfloat16 accelerator simulation.
+
+The public API of the quantization library is re-exported here; the simulator's lives in
+`thrifty.hw`, trace capture in `thrifty.trace`.
+"""
+
+from thrifty._version import __version__
+from thrifty.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    NumericsError,
+    QuantizationError,
+    SimulationError,
+    ThriftyError,
+    TraceError,
+)
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "NumericsError",
+    "QuantizationError",
+    "SimulationError",
+    "ThriftyError",
+    "TraceError",
+    "__version__",
+]

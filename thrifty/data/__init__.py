@@ -1,0 +1,1 @@
+"""thrifty.data (see DESIGN.md §6)."""

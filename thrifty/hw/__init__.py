@@ -1,0 +1,1 @@
+"""thrifty.hw (see DESIGN.md §6)."""

@@ -1,0 +1,1 @@
+"""thrifty.models (see DESIGN.md §6)."""

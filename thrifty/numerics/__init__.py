@@ -1,0 +1,1 @@
+"""thrifty.numerics (see DESIGN.md §6)."""

@@ -1,0 +1,1 @@
+"""thrifty.quant (see DESIGN.md §6)."""

@@ -1,0 +1,1 @@
+"""thrifty.report (see DESIGN.md §6)."""

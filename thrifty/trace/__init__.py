@@ -1,0 +1,1 @@
+"""thrifty.trace (see DESIGN.md §6)."""

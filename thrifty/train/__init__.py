@@ -1,0 +1,1 @@
+"""thrifty.train (see DESIGN.md §6)."""
