@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from thrifty.errors import NumericsError
-from thrifty.hw import PEConfig, pe_matmul, run_pe
+from thrifty.errors import ConfigError, NumericsError
+from thrifty.hw import PEConfig, iter_pe_matmul, pe_matmul, run_pe
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,18 @@ def test_matmul_empty_and_bad_shapes() -> None:
     assert res.value.shape == (0, 3) and res.step_cycles.shape == (0, 3, 1)
     with pytest.raises(NumericsError, match=r"a \(M, K\) and b \(K, N\)"):
         pe_matmul(np.zeros((2, 4), np.float32), np.zeros((5, 3), np.float32))
+
+
+def test_chunked_matmul_equals_one_call() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(10, 12)).astype(np.float32)
+    b = rng.normal(size=(12, 3)).astype(np.float32)
+    whole = pe_matmul(a, b)
+    chunks = list(iter_pe_matmul(a, b, rows_per_chunk=4))
+    assert [rows.stop - rows.start for rows, _ in chunks] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([r.value for _, r in chunks]), whole.value)
+    np.testing.assert_array_equal(
+        np.concatenate([r.step_cycles for _, r in chunks]), whole.step_cycles
+    )
+    with pytest.raises(ConfigError, match="rows_per_chunk"):
+        next(iter_pe_matmul(a, b, rows_per_chunk=0))
