@@ -133,3 +133,29 @@ def test_many_reductions_at_once_equal_the_oracle() -> None:
         np.testing.assert_array_equal(fast.stats.terms_processed, slow.stats.terms_processed)
         np.testing.assert_array_equal(fast.stats.idle_lane_steps, slow.stats.idle_lane_steps)
         assert fast.stats.terms_out_of_bounds.sum() > 0  # the gradients exercise the cut
+
+
+def test_exact_sum_and_rounding_over_the_whole_exponent_range() -> None:
+    """The fast model's exact adder (int64 or superaccumulator) against Fractions."""
+    from fractions import Fraction
+
+    from thrifty.hw.pe_fast import SA_LIMBS, _sum_round
+    from thrifty.hw.pe_oracle import round_accumulator
+
+    rng = np.random.default_rng(5)
+    limbs = np.zeros(SA_LIMBS + 2, dtype=np.int64)
+    for trial in range(3000):
+        n = int(rng.integers(1, 10))
+        mants = rng.integers(-(1 << 40), 1 << 40, size=n) >> rng.integers(0, 40, size=n)
+        centre = int(rng.integers(-280, 220))
+        exps = centre + rng.integers(0, [1, 30, 80, 500][trial % 4], size=n)
+        exps = np.minimum(exps, 260)
+        if trial % 5 == 0 and n > 1:  # exact cancellation of the largest addend
+            mants[1], exps[1] = -mants[0], exps[0]
+        m, e, inf = _sum_round(mants.astype(np.int64), exps.astype(np.int64), n, 24, limbs)
+        pairs = zip(mants.tolist(), exps.tolist(), strict=True)
+        exact = sum(Fraction(x) * Fraction(2) ** y for x, y in pairs)
+        want = round_accumulator(exact, 24)
+        got = (np.sign(m) * np.inf) if inf else Fraction(int(m)) * Fraction(2) ** int(e)
+        assert got == want, (mants.tolist(), exps.tolist())
+        assert not limbs.any()  # the superaccumulator is left clear
