@@ -27,7 +27,7 @@ def reductions(draw: st.DrawFn) -> tuple[list[int], list[int]]:
     k = draw(st.integers(0, 40))
     center = draw(st.integers(1, 254))
     spread = draw(st.sampled_from([0, 1, 3, 8, 20, 60, 253]))
-    p_zero = draw(st.sampled_from([0.0, 0.3, 0.7]))
+    with_zeros = draw(st.booleans())
 
     def value() -> st.SearchStrategy[int]:
         normal = st.builds(
@@ -37,12 +37,13 @@ def reductions(draw: st.DrawFn) -> tuple[list[int], list[int]]:
             st.integers(0, 127),
         )
         special = st.sampled_from([0, NEG, 0x0001, 0x807F])  # zeros and subnormals
-        return st.one_of(normal, special) if p_zero else normal
+        return st.one_of(normal, special) if with_zeros else normal
 
     a = draw(st.lists(value(), min_size=k, max_size=k))
     b = draw(st.lists(value(), min_size=k, max_size=k))
-    if p_zero:
-        a = [0 if i % max(1, int(1 / p_zero)) == 0 else x for i, x in enumerate(a)]
+    if with_zeros:  # post-ReLU-like: a random half of a is zero
+        keep = draw(st.lists(st.booleans(), min_size=k, max_size=k))
+        a = [x if kept else 0 for x, kept in zip(a, keep, strict=True)]
     return a, b
 
 
