@@ -207,3 +207,15 @@ def test_under_a_real_process_group(tmp_path):
     trace = tt.open(tmp_path / "t")
     assert {e.layer for e in trace} == {"module.0", "module.2"}
     assert trace.stores[0].manifest["world_size"] == 1
+
+
+def test_paused_blocks_record_nothing(tmp_path):
+    model = tiny_mlp()
+    with tt.capture(model, tmp_path / "t") as cap:
+        model(torch.randn(2, 6)).sum().backward()
+        with cap.paused(), torch.no_grad():
+            model(torch.randn(2, 6))
+            assert all(not m._forward_hooks for m in model.modules())
+        model(torch.randn(2, 6)).sum().backward()
+    trace = tt.open(tmp_path / "t")
+    assert sorted({(e.step, e.call) for e in trace}) == [(0, 0), (1, 0)] and len(trace) == 10

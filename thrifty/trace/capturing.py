@@ -123,6 +123,7 @@ class Capture:
         self._auto_steps = 0
         self._epoch_seen: int | None = None
         self._saw_last_step = False
+        self._paused = False
         self._auto_handle = (
             model.register_forward_pre_hook(self._on_model_forward) if self.writer else None
         )
@@ -144,8 +145,23 @@ class Capture:
         self._saw_last_step = self._saw_last_step or last_step
         return self._begin_step(epoch, step, first, last_step)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Record nothing inside this block (e.g. an evaluation pass inside a captured step)."""
+        was_attached = bool(self._layer_handles)
+        self._detach()
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            if was_attached and not self._closed:
+                self._attach()
+
     def _on_model_forward(self, module: nn.Module, args: Any) -> None:
         """Automatic numbering: each forward of the model starts step 0, 1, 2, ... of epoch 0."""
+        if self._paused:
+            return
         number = self._auto_steps
         self._auto_steps += 1
         self._begin_step(0, number, number == 0, False)
@@ -162,7 +178,7 @@ class Capture:
             and self.config.wants_epoch(epoch)
             and self.config.wants_step(step, first, last)
         )
-        if wanted and not self._layer_handles:
+        if wanted and not self._layer_handles and not self._paused:
             self._attach()
         elif not wanted and self._layer_handles:
             self._detach()
