@@ -219,3 +219,26 @@ def test_paused_blocks_record_nothing(tmp_path):
         model(torch.randn(2, 6)).sum().backward()
     trace = tt.open(tmp_path / "t")
     assert sorted({(e.step, e.call) for e in trace}) == [(0, 0), (1, 0)] and len(trace) == 10
+
+
+def test_deferred_device_copies_are_written_at_the_step_boundary(tmp_path, monkeypatch):
+    """The CUDA path on CPU: every tensor is treated as a device tensor copied asynchronously."""
+    monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
+    monkeypatch.setattr(capture_module, "_async_host_copy", lambda t: (t.clone(), None))
+    model = tiny_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    x = torch.randn(2, 6)
+    before = [model[0].weight.detach().clone()]
+    with tt.capture(model, tmp_path / "t") as cap:
+        cap.step(epoch=0, step=0)
+        model(x).square().sum().backward()
+        optimizer.step()  # changes the weights in place before anything is written
+        assert len(tt.open(tmp_path / "t")) == 0  # nothing on disk during the step
+        cap.step(epoch=0, step=1)
+        assert len(tt.open(tmp_path / "t")) == 5
+        before.append(model[0].weight.detach().clone())
+        model(x).square().sum().backward()
+    weights = [e.tensors["weight"] for e in tt.open(tmp_path / "t").select(layer="0", op="forward")]
+    for stored, expected in zip(weights, before, strict=True):
+        torch.testing.assert_close(stored, expected, atol=0, rtol=0)
+    assert len(tt.open(tmp_path / "t")) == 10

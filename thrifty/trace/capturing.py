@@ -66,14 +66,22 @@ def select_layers(model: nn.Module, patterns: list[str]) -> list[tuple[str, nn.M
     return chosen
 
 
-def _to_cpu_async(tensor: torch.Tensor) -> torch.Tensor:
-    """A CPU copy of a CUDA tensor, into pinned memory with a non_blocking copy if possible."""
+def _needs_async_copy(tensor: torch.Tensor) -> bool:
+    """Whether a tensor lives on a device that copies to the host asynchronously (CUDA)."""
+    return tensor.is_cuda
+
+
+def _async_host_copy(tensor: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """(CPU copy, CUDA event recorded after it) of a CUDA tensor, using pinned memory and a
+    non_blocking copy on the current stream; the copy is complete once the event is."""
     try:
         buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     except RuntimeError:  # no pinned memory available: a plain (synchronous) copy
-        return tensor.to("cpu")
+        return tensor.to("cpu"), None
     buffer.copy_(tensor, non_blocking=True)
-    return buffer
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(tensor.device))
+    return buffer, event
 
 
 @dataclass
@@ -84,7 +92,7 @@ class _Group:
     part: str
     tensors: dict[str, torch.Tensor]
     meta: dict[str, dict[str, Any]]  # dtype and shape of each tensor, for the manifest
-    event: Any = None  # torch.cuda.Event recorded after the device-to-host copies
+    events: list[Any] = field(default_factory=list)  # CUDA events ending the host copies
     file: str | None = None
     failed: bool = False
 
@@ -299,16 +307,15 @@ class Capture:
                 "raise trace.max_bytes or capture fewer steps, layers or operations"
             )
             return None
-        deferred = any(t.is_cuda for t in tensors.values())
+        deferred = any(_needs_async_copy(t) for t in tensors.values())
         copies: dict[str, torch.Tensor] = {}
-        event = None
+        events = []
         for key, tensor in tensors.items():
             tensor = tensor.detach()
-            if tensor.is_cuda:
-                copies[key] = _to_cpu_async(tensor)
-                if event is None:
-                    event = torch.cuda.Event()
-                event.record(torch.cuda.current_stream(tensor.device))
+            if _needs_async_copy(tensor):
+                copies[key], event = _async_host_copy(tensor)
+                if event is not None:
+                    events.append(event)
             elif tensor.device.type == "cpu":
                 # Written before the hook returns, unless the group waits for a CUDA copy:
                 # then it needs a snapshot, as training may change the tensor in place.
@@ -319,7 +326,7 @@ class Capture:
         meta = {
             k: {"dtype": dtype_name(t.dtype), "shape": list(t.shape)} for k, t in copies.items()
         }
-        group = _Group(layer, part, copies, meta, event)
+        group = _Group(layer, part, copies, meta, events)
         self._groups.append(group)
         return group
 
@@ -329,8 +336,8 @@ class Capture:
         if writer is None:
             return
         for group in self._groups:
-            if group.event is not None:
-                group.event.synchronize()
+            for event in group.events:
+                event.synchronize()
             group.file = writer.write_file(group.layer, group.part, group.tensors)
             group.failed = group.file is None
             group.tensors = {}
