@@ -98,3 +98,17 @@ def test_cli_info_on_a_missing_store_is_a_trace_error(tmp_path):
     result = CliRunner().invoke(app, ["trace", "info", str(tmp_path / "none")])
     assert isinstance(result.exception, TraceError)
     assert "manifest.json is missing" in str(result.exception)
+
+
+def test_terms_use_thrifty_numerics_encodings_when_present():
+    numerics = pytest.importorskip("thrifty.numerics")
+    if not hasattr(numerics, "reference_terms"):
+        pytest.skip("thrifty.numerics has no term encodings on this branch")
+    from thrifty.trace.stats import _term_counter
+
+    count, used = _term_counter("naf")
+    assert used.startswith("naf")
+    significands = np.arange(128, 256)
+    expected = [len(numerics.reference_terms(int(m), "naf")) for m in significands]
+    assert count(significands).tolist() == expected
+    assert max(expected) == 5  # NAF needs at most 5 terms for an 8-bit significand
