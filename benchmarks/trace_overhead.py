@@ -7,7 +7,8 @@ Side by side in one run: the same model, data and optimizer step, timed in alter
                schedule choosing none of them (hooks are attached only on captured steps);
   captured   — every step captured into a temporary store (for information: the cost of a
                captured step, dominated by copying and writing the tensors).
-Reports medians of per-step seconds and the ratio attached / plain (target: <= 1.03).
+Reports medians of per-step seconds and the ratio attached / plain (target: <= 1.03), and
+the time of one `cap.step` call on an uncaptured step (the machinery's whole cost there).
 
     python benchmarks/trace_overhead.py [--rounds 15] [--steps 3] [--model resnet20]
 """
@@ -76,6 +77,12 @@ def main() -> None:
                 order = ("plain", "attached") if round_ % 2 == 0 else ("attached", "plain")
                 for name in order:
                     times[name].append(block(cap if name == "attached" else None, counter))
+            # The machinery's own cost on an uncaptured step, free of the training's noise.
+            calls = 2000
+            start = time.perf_counter()
+            for _ in range(calls):
+                cap.step(epoch=0, step=counter[0])
+            step_call_s = (time.perf_counter() - start) / calls
         captured = []
         with tt.capture(model, Path(tmp) / "all") as cap_all:
             for step in range(max(2, args.rounds // 5)):
@@ -97,13 +104,15 @@ def main() -> None:
         "attached_uncaptured_step_median_s": attached,
         "ratio_attached_over_plain": attached / plain,
         "paired_ratio_median": paired,
+        "step_call_s": step_call_s,
+        "step_call_over_plain_step": step_call_s / plain,
         "captured_step_median_s": statistics.median(captured),
         "captured_step_bytes": store_bytes // len(captured),
         "rounds": args.rounds,
         "steps_per_round": args.steps,
     }
     for key, value in results.items():
-        print(f"{key:36s} {value:.4f}" if isinstance(value, float) else f"{key:36s} {value}")
+        print(f"{key:36s} {value:.4g}" if isinstance(value, float) else f"{key:36s} {value}")
     path = write_result("trace_overhead", results, config=vars(args), seed=0)
     print(f"written {path}")
 
