@@ -20,8 +20,9 @@ Where training is. With no `step` call every top-level forward of `model` is a n
 (epoch 0, step 0, 1, 2, ...) and, with the default config, everything is recorded. A loop
 with a schedule calls `cap.step(epoch=..., step=..., last_step=...)` before each training step.
 
-CUDA tensors are copied into pinned CPU memory with non_blocking copies and written to disk at
-the next step boundary (or when the block ends), so training does not wait for the disk.
+CPU tensors are written to their file inside the hook; CUDA tensors are copied into pinned CPU
+memory with non_blocking copies and written at the next step boundary (or when the block
+ends), so training does not wait for the transfer. The manifest is rewritten once per step.
 """
 
 from __future__ import annotations
@@ -269,7 +270,7 @@ class Capture:
                 partial(self._on_grad_output, operands, context, want_data, want_weight)
             )
         if not self._deferred:
-            self.flush()
+            self._write_staged()
 
     def _on_grad_output(
         self,
@@ -291,7 +292,7 @@ class Capture:
             refs = {"grad_output": (group, "grad_output"), "activation": (operands, "activation")}
             self._entries.append(_PendingEntry("backward_weight", context, refs))
         if not self._deferred:
-            self.flush()
+            self._write_staged()
 
     # ---------------------------------------------------------------- staging and writing
     def _stage(self, layer: str, part: str, tensors: dict[str, torch.Tensor]) -> _Group | None:
@@ -307,7 +308,8 @@ class Capture:
                 "raise trace.max_bytes or capture fewer steps, layers or operations"
             )
             return None
-        deferred = any(_needs_async_copy(t) for t in tensors.values())
+        # Deferred: the group is written at the step boundary, not before the hook returns.
+        deferred = self._deferred or any(_needs_async_copy(t) for t in tensors.values())
         copies: dict[str, torch.Tensor] = {}
         events = []
         for key, tensor in tensors.items():
@@ -322,7 +324,7 @@ class Capture:
                 copies[key] = tensor.clone() if deferred else tensor
             else:
                 copies[key] = tensor.to("cpu")
-        self._deferred = self._deferred or deferred
+        self._deferred = deferred
         meta = {
             k: {"dtype": dtype_name(t.dtype), "shape": list(t.shape)} for k, t in copies.items()
         }
@@ -330,8 +332,8 @@ class Capture:
         self._groups.append(group)
         return group
 
-    def flush(self) -> None:
-        """Write every staged group (waiting for its CUDA copy) and add the finished entries."""
+    def _write_staged(self) -> None:
+        """Write every staged group to its file (waiting for its CUDA copy first)."""
         writer = self.writer
         if writer is None:
             return
@@ -342,6 +344,18 @@ class Capture:
             group.failed = group.file is None
             group.tensors = {}
         self._groups.clear()
+        self._deferred = False
+
+    def flush(self) -> None:
+        """Write what is staged, then add the finished entries to the manifest (one rewrite).
+
+        Called at each step boundary and when the block ends: files are written as soon as
+        their tensors are on the CPU, the manifest once per step, so a kill loses at most the
+        entries of the step under way.
+        """
+        self._write_staged()
+        if self.writer is None or not self._entries:
+            return
         finished = []
         for entry in self._entries:
             if any(group.failed for group, _ in entry.refs.values()):
@@ -351,8 +365,7 @@ class Capture:
                 tensors[name] = {"file": group.file, "key": key, **group.meta[key]}
             finished.append({**_entry_head(entry), "tensors": tensors})
         self._entries.clear()
-        writer.add_entries(finished)
-        self._deferred = False
+        self.writer.add_entries(finished)
 
     def close(self, complete: bool = True) -> None:
         """Write what is pending, remove every hook, mark the store complete. Idempotent."""
