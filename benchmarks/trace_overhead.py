@@ -113,7 +113,7 @@ def main() -> None:
     }
     for key, value in results.items():
         print(f"{key:36s} {value:.4g}" if isinstance(value, float) else f"{key:36s} {value}")
-    path = write_result("trace_overhead", results, config=vars(args), seed=0)
+    path = write_result(f"trace_overhead_{args.model}", results, config=vars(args), seed=0)
     print(f"written {path}")
 
 
