@@ -148,7 +148,7 @@ def test_round_trip_is_bit_exact_and_matches_the_documented_layout(
     config = CodecConfig(group=group, mode=mode, zero_bitmap=zero_bitmap)
     encoded = encode(x, config)
     _assert_same_bits(decode(encoded), x)
-    expected = _reference_bitstring(x, config, channel_dim(x.dim()))
+    expected = _reference_bitstring(x, config, channel_dim(x.shape))
     assert encoded.nbits == len(expected) == encoded_size_bits(x, config)
     assert _payload_bitstring(encoded) == expected
     assert len(encoded.data) == (len(expected) + 7) // 8
@@ -210,7 +210,12 @@ def test_groups_run_along_the_channel_dimension() -> None:
 
 
 def test_channel_dim_rule() -> None:
-    assert [channel_dim(n) for n in range(5)] == [0, 0, 1, 1, 1]
+    shapes = [(), (7,), (4, 3), (8, 16, 5, 5), (64, 1, 28, 28), (16, 1, 3, 3), (4, 1)]
+    assert [channel_dim(s) for s in shapes] == [0, 0, 1, 1, 0, 0, 0]
+    # A single-channel image is grouped across the batch: one group of 16 per pixel.
+    image = torch.ones(16, 1, 2, 2, dtype=torch.bfloat16)
+    assert encode(image, group=16).dim == 0
+    assert encode(image, group=16, zero_bitmap=False).nbits == 4 * (12 + 16 * 8)
 
 
 def test_non_contiguous_and_grad_tensors_are_encoded_by_value() -> None:

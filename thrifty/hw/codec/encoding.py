@@ -9,6 +9,7 @@ included), and a silent float32 → bfloat16 rounding would make that claim fals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
 
 import numpy as np
@@ -21,14 +22,19 @@ from thrifty.hw.codec.config import CodecConfig, CodecMode
 from thrifty.hw.codec.format import MODE_CODES, EncodedTensor
 
 
-def channel_dim(ndim: int) -> int:
-    """Default channel dimension of a tensor with `ndim` dimensions.
+def channel_dim(shape: Sequence[int]) -> int:
+    """Default grouping dimension of a tensor of `shape`: its channel dimension.
 
     Activations and gradients (N, C, H, W) or (N, C) → 1 (channels); weights (O, I, kh, kw) or
     (O, I) → 1 (input channels, the reduction dimension the PE walks); vectors (biases) → 0;
-    scalars are one group of one value (0).
+    scalars are one group of one value (0). When dimension 1 holds a single element (a
+    one-channel input image (N, 1, H, W), a first-layer weight (O, 1, kh, kw)) there is nothing
+    to group across, so the groups run along dimension 0 (images of the batch, output
+    channels) instead.
     """
-    return 1 if ndim >= 2 else 0
+    if len(shape) < 2 or shape[1] == 1:
+        return 0
+    return 1
 
 
 def resolve_config(
@@ -68,7 +74,7 @@ def _rows(x: torch.Tensor, dim: int | None) -> tuple[np.ndarray, int]:
         )
     ndim = x.dim()
     if dim is None:
-        dim = channel_dim(ndim)
+        dim = channel_dim(tuple(x.shape))
     elif not -max(ndim, 1) <= dim < max(ndim, 1):
         raise ConfigError(
             f"dim {dim} is out of range for a tensor of shape {tuple(x.shape)}; pass a "
@@ -117,7 +123,7 @@ def encode(
     `config` gives the codec settings (default CodecConfig(): groups of 16, exponent delta,
     zero bitmap); `group`, `mode` and `zero_bitmap` replace single fields of it, so
     `encode(x, group=8)` works. `dim` is the channel dimension the groups run along (default
-    `channel_dim(x.dim())`).
+    `channel_dim(x.shape)`).
     """
     config = resolve_config(config, group, mode, zero_bitmap)
     bits, dim = _rows(x, dim)
