@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 import thrifty.trace
-from benchmarks._common import write_result
+from benchmarks._common import RESULTS, write_result
 from thrifty.hw.codec import CodecConfig
 from thrifty.hw.codec.accounting import measure_trace
 from thrifty.models import build_model
@@ -92,12 +93,38 @@ def _train_and_capture(folder: Path, args: argparse.Namespace) -> dict[str, floa
     }
 
 
+def markdown_table(results: dict) -> str:
+    """The per-class table of docs/results.md, rendered from the result JSON."""
+    lines = [
+        "| variant | activation | weight | gradient | all operand traffic |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, report in results["variants"].items():
+        by_class = report["by_class"]
+        cells = [
+            f"{by_class[c]['bits_per_value']:.2f}" for c in ("activation", "weight", "gradient")
+        ]
+        total = report["total"]["bits_per_value"]
+        lines.append(f"| {name} | {' | '.join(cells)} | {total:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--table-only", action="store_true", help="Print the table of the last result JSON."
+    )
     args = parser.parse_args()
+    if args.table_only:
+        print(
+            markdown_table(
+                json.loads((RESULTS / "codec_fashion_mnist.json").read_text())["results"]
+            )
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="codec_fmnist_") as tmp:
         folder = Path(tmp) / "trace"
         training = _train_and_capture(folder, args)
@@ -118,6 +145,7 @@ def main() -> None:
         {"images": args.images, "epochs": args.epochs, "batch": args.batch, "model": "small_cnn"},
         SEED,
     )
+    print(markdown_table(json.loads(path.read_text())["results"]))
     print(f"wrote {path}")
 
 

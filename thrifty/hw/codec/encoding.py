@@ -55,8 +55,18 @@ def resolve_config(
     return parse_config(CodecConfig, {**base.model_dump(), **overrides}, "codec config")
 
 
-def _rows(x: torch.Tensor, dim: int | None) -> tuple[np.ndarray, int]:
-    """(positions, channels) uint16 bit patterns of `x` and the channel dimension used."""
+def _around_dim(shape: tuple[int, ...], dim: int) -> tuple[int, int, int]:
+    """(outer, channels, inner): `shape` seen as three dimensions around `dim`."""
+    shape = shape if shape else (1,)
+    return prod(shape[:dim]), shape[dim], prod(shape[dim + 1 :])
+
+
+def _view(x: torch.Tensor, dim: int | None) -> tuple[np.ndarray, int]:
+    """(outer, channels, inner) uint16 bit patterns of `x` and the channel dimension used.
+
+    A view of the contiguous tensor: the kernels walk the channels with a stride instead of
+    moving the channel dimension last with a copy.
+    """
     if not isinstance(x, torch.Tensor):
         raise NumericsError(
             f"the codec encodes torch tensors, got {type(x).__name__}; pass "
@@ -81,20 +91,15 @@ def _rows(x: torch.Tensor, dim: int | None) -> tuple[np.ndarray, int]:
             f"dimension in [{-max(ndim, 1)}, {max(ndim, 1) - 1}] or None for the channel default"
         )
     dim = dim % max(ndim, 1)
-    x = x.detach().to("cpu")
-    if ndim == 0:
-        x = x.reshape(1)
-    moved = x.movedim(dim, -1).contiguous()
-    channels = moved.shape[-1]
-    bits = moved.view(torch.int16).numpy().view(np.uint16).reshape(-1, max(channels, 1))
-    return bits, dim
+    x = x.detach().to("cpu").contiguous()
+    flat = x.view(torch.int16).numpy().view(np.uint16)
+    return flat.reshape(_around_dim(tuple(x.shape), dim)), dim
 
 
 def _total_bits(bits: np.ndarray, config: CodecConfig) -> int:
     if bits.size == 0:
         return 0
-    sizes = _kernels.group_bits(bits, config.group, MODE_CODES[config.mode], config.zero_bitmap)
-    return int(sizes.sum())
+    return int(_kernels.total_bits(bits, config.group, MODE_CODES[config.mode], config.zero_bitmap))
 
 
 def encoded_size_bits(
@@ -105,7 +110,7 @@ def encoded_size_bits(
     This is the off-chip size the DRAM model charges for `x` (plain bfloat16 is 16·numel).
     """
     config = resolve_config(config)
-    bits, _ = _rows(x, dim)
+    bits, _ = _view(x, dim)
     return _total_bits(bits, config)
 
 
@@ -126,35 +131,38 @@ def encode(
     `channel_dim(x.shape)`).
     """
     config = resolve_config(config, group, mode, zero_bitmap)
-    bits, dim = _rows(x, dim)
-    nbits = _total_bits(bits, config)
-    if nbits == 0:
-        data = b""
+    bits, dim = _view(x, dim)
+    if bits.size == 0:
+        nbits, data = 0, b""
     else:
-        packed = _kernels.pack(
-            bits, config.group, MODE_CODES[config.mode], config.zero_bitmap, nbits
-        )
-        data = packed.tobytes()
+        outer, channels, inner = bits.shape
+        groups = outer * inner * -(-channels // config.group)
+        mode_code = MODE_CODES[config.mode]
+        capacity = _kernels.max_bits(bits.size, groups, mode_code, config.zero_bitmap)
+        packed, nbits = _kernels.pack(bits, config.group, mode_code, config.zero_bitmap, capacity)
+        nbits = int(nbits)
+        data = packed[: (nbits + 7) // 8].tobytes()
     return EncodedTensor(shape=tuple(x.shape), dim=dim, config=config, nbits=nbits, data=data)
 
 
 def decode(encoded: EncodedTensor) -> torch.Tensor:
     """The bfloat16 tensor (on the CPU) that `encoded` holds, bit for bit."""
     shape = encoded.shape
-    ndim = len(shape)
-    work_shape = shape if ndim else (1,)
-    dim = encoded.dim
-    moved_shape = tuple(work_shape[:dim]) + tuple(work_shape[dim + 1 :]) + (work_shape[dim],)
-    channels = moved_shape[-1]
-    positions = prod(moved_shape[:-1])
-    if prod(work_shape) == 0:
+    outer, channels, inner = _around_dim(shape, encoded.dim)
+    if prod(shape) == 0:
         bits = np.zeros((0,), dtype=np.uint16)
     else:
         config = encoded.config
         data = np.frombuffer(encoded.data, dtype=np.uint8)
         try:
             bits, used = _kernels.unpack(
-                data, positions, channels, config.group, MODE_CODES[config.mode], config.zero_bitmap
+                data,
+                outer,
+                channels,
+                inner,
+                config.group,
+                MODE_CODES[config.mode],
+                config.zero_bitmap,
             )
         except (IndexError, ValueError) as error:
             raise TraceError(
@@ -165,6 +173,4 @@ def decode(encoded: EncodedTensor) -> torch.Tensor:
                 f"encoded tensor of shape {shape} has {len(encoded.data) - used} trailing bytes "
                 f"after its last group; the data does not match its shape"
             )
-    tensor = torch.from_numpy(bits.view(np.int16).copy()).view(torch.bfloat16)
-    tensor = tensor.reshape(moved_shape).movedim(-1, dim)
-    return tensor.reshape(shape)
+    return torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16).reshape(shape)
