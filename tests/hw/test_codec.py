@@ -24,7 +24,7 @@ from thrifty.hw.codec import (
 )
 
 MODES = ("exponent_delta", "value_delta", "none")
-GROUPS = (1, 3, 8, 16, 32)
+GROUPS = (1, 3, 8, 16, 32, 40, 256)  # 40 and 256: bitmaps longer than one 32-bit chunk
 
 # Bit patterns that stress the layout: ±0, subnormals, the smallest and largest normal
 # exponents, the largest finite value, one, and values with long fractions.
@@ -167,6 +167,18 @@ def test_every_bfloat16_bit_pattern_round_trips(mode: str, zero_bitmap: bool, gr
     x = _tensor(bits).reshape(64, 32, 32)
     encoded = encode(x, mode=mode, zero_bitmap=zero_bitmap, group=group)
     _assert_same_bits(decode(encoded), x)
+
+
+@pytest.mark.parametrize("group", [33, 64, 256])
+def test_long_groups_round_trip(group: int) -> None:
+    bits = np.random.default_rng(group).integers(0, 1 << 16, size=(3, 300, 2), dtype=np.uint16)
+    bits[:, ::3] = 0
+    x = _tensor(bits)
+    for mode in MODES:
+        config = CodecConfig(group=group, mode=mode)
+        encoded = encode(x, config)
+        _assert_same_bits(decode(encoded), x)
+        assert _payload_bitstring(encoded) == _reference_bitstring(x, config, 1)
 
 
 def test_nan_and_infinity_are_carried_bit_exactly() -> None:
