@@ -8,7 +8,7 @@
 The format is described in docs/traces.md (DESIGN.md §2, §5).
 """
 
-from thrifty.trace.capture import Capture, capture
+from thrifty.trace.capturing import Capture, capture
 from thrifty.trace.config import OPS, TraceConfig
 from thrifty.trace.format import FORMAT_VERSION, OP_TENSORS
 from thrifty.trace.reader import Trace, TraceEntry, open_trace
