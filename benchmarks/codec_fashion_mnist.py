@@ -109,6 +109,19 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def layer_op_table(results: dict, variant: str = "exponent_delta/G16") -> str:
+    """Operand traffic per layer and operation for one variant, rendered from the result JSON."""
+    lines = [
+        "| layer | operation | operand values | bits per value |",
+        "|---|---|---:|---:|",
+    ]
+    for row in results["variants"][variant]["by_layer_op"]:
+        lines.append(
+            f"| {row['layer']} | {row['op']} | {row['values']:,} | {row['bits_per_value']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4000)
@@ -119,11 +132,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.table_only:
-        print(
-            markdown_table(
-                json.loads((RESULTS / "codec_fashion_mnist.json").read_text())["results"]
-            )
-        )
+        results = json.loads((RESULTS / "codec_fashion_mnist.json").read_text())["results"]
+        print(markdown_table(results))
+        print()
+        print(layer_op_table(results))
         return
     with tempfile.TemporaryDirectory(prefix="codec_fmnist_") as tmp:
         folder = Path(tmp) / "trace"
@@ -145,7 +157,10 @@ def main() -> None:
         {"images": args.images, "epochs": args.epochs, "batch": args.batch, "model": "small_cnn"},
         SEED,
     )
-    print(markdown_table(json.loads(path.read_text())["results"]))
+    results = json.loads(path.read_text())["results"]
+    print(markdown_table(results))
+    print()
+    print(layer_op_table(results))
     print(f"wrote {path}")
 
 
