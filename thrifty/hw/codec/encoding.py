@@ -1,8 +1,8 @@
 """encode / decode / encoded_size_bits: bfloat16 tensors to and from the codec's bitstream.
 
-The tensor is viewed as rows of channels: the channel dimension moved last, every other
-dimension flattened (row-major) into positions. Each row is cut into groups of `group` values
-and each group is delta-encoded on its own (layout in docs/codec.md). Only bfloat16 input is
+The tensor is viewed around its channel dimension `dim`: the positions are the index tuples of
+the other dimensions in row-major order, and at each position the channels are cut into groups
+of `group` values, each delta-encoded on its own (layout in docs/codec.md). Only bfloat16 input is
 accepted: the codec is lossless on bfloat16 bit patterns (NaN, ±Inf, -0.0 and subnormals
 included), and a silent float32 → bfloat16 rounding would make that claim false.
 """
