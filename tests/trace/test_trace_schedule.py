@@ -242,3 +242,22 @@ def test_deferred_device_copies_are_written_at_the_step_boundary(tmp_path, monke
     for stored, expected in zip(weights, before, strict=True):
         torch.testing.assert_close(stored, expected, atol=0, rtol=0)
     assert len(tt.open(tmp_path / "t")) == 10
+
+
+def test_budget_holds_for_deferred_device_copies(tmp_path, monkeypatch):
+    monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
+    monkeypatch.setattr(capture_module, "_async_host_copy", lambda t: (t.clone(), None))
+    model = tiny_mlp()
+    warns = pytest.warns(RuntimeWarning, match="budget max_bytes=2000 reached")
+    with warns, tt.capture(model, tmp_path / "t", tt.TraceConfig(max_bytes=2000)) as cap:
+        _train(model, cap, epochs=1, steps=4)
+    trace = tt.open(tmp_path / "t")
+    assert 0 < trace.stores[0].manifest["bytes_total"] <= 2000
+    assert _read_all(trace) == len(trace) > 0
+
+
+def _read_all(trace) -> int:
+    for entry in trace:
+        for name in entry.tensors:
+            entry.tensors[name]
+    return len(trace)

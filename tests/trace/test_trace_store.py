@@ -140,3 +140,6 @@ def test_manifest_describes_every_entry(tmp_path):
         for ref in raw["tensors"].values():
             assert ref["file"] in manifest["files"] and ref["dtype"] == "float32"
     assert not list(folder.glob(".*.tmp"))  # no temporary file left after a clean run
+    trace = tt.open(folder)
+    assert repr(trace).startswith("Trace(5 entries")
+    assert "activation: float32[2, 6]" in repr(next(iter(trace)).tensors)
