@@ -54,3 +54,14 @@ def test_cli_prints_version() -> None:
         check=True,
     )
     assert out.stdout.strip() == f"thrifty {thrifty.__version__}"
+
+
+def test_atomic_write_gives_ordinary_file_permissions(tmp_path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "shared.json", {})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
