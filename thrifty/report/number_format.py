@@ -59,12 +59,26 @@ def format_number(value: float | None, digits: int = 3) -> str:
     return MISSING if _missing(value) else f"{value:.{digits}g}"
 
 
+def format_plain(value: object) -> str:
+    """A JSON scalar as text: numbers via the helpers above, booleans as yes/no, None as —."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return format_count(value).replace(",", "")
+    if isinstance(value, float):
+        return format_number(value, 6)
+    return str(value)
+
+
 __all__ = [
     "MISSING",
     "format_bits",
     "format_count",
     "format_number",
     "format_percent",
+    "format_plain",
     "format_ratio",
     "format_seconds",
 ]
