@@ -7,14 +7,27 @@ claims of the method (`thrifty.quickstart.claims`) and rendered as a self-contai
 
 from __future__ import annotations
 
+from typing import Any
+
 from thrifty.quickstart.claims import evaluate_claims, with_claims
 from thrifty.quickstart.schema import Claim, QuickstartReport, dump_report, load_report
 
 __all__ = [
     "Claim",
     "QuickstartReport",
+    "QuickstartResult",
     "dump_report",
     "evaluate_claims",
     "load_report",
+    "run_quickstart",
     "with_claims",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline imports thrifty.report.html, which imports this package: load it lazily.
+    if name in ("run_quickstart", "QuickstartResult"):
+        from thrifty.quickstart import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'thrifty.quickstart' has no attribute {name!r}")
