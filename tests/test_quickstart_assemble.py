@@ -113,3 +113,56 @@ def test_build_variant_validates_as_a_report_record() -> None:
     assert variant.layers[0].weight_bits == 4.0 and variant.layers[0].gradient_bits is None
     assert variant.codec[0].bits_per_value == 7.5
     assert len(variant.iso_area_sweep) == 6
+
+
+def _simulator_record(op: str, cycles: float) -> dict:
+    """A record shaped like thrifty.hw's OpResult.to_dict (energy breakdowns, float terms)."""
+    return {
+        "layer": "all",
+        "op": op,
+        "macs": 1000,
+        "cycles": {"tile": cycles, "row": cycles * 0.8, "ideal": cycles * 0.5},
+        "baseline_cycles": {"tile": 400.0, "row": 400.0, "ideal": 400.0},
+        "energy_pj": {"term_cycles": 3.0, "leakage": 1.0, "total_pj": 4.0},
+        "baseline_energy_pj": {"mac": 10.0, "total_pj": 10.0},
+        "terms": {"total": 99.9, "zero": 40.4, "out_of_bounds": 10.6, "processed": 48.9},
+        "sweep_speedup": {"2.0": 2.0, "1.0": 1.0},
+    }
+
+
+def test_simulator_totals_breakdowns_and_sweep_are_used() -> None:
+    simulation = {
+        "layers": [],  # ignored: the simulator's own by_op and total come first
+        "by_op": {
+            "forward": _simulator_record("forward", 200.0),
+            "backward_weight": _simulator_record("backward_weight", 100.0),
+        },
+        "total": _simulator_record("total", 160.0),
+        "area": {"ratio": 1.8},
+    }
+    ops, total = ops_from_simulation(simulation, POLICIES)
+    assert [op.op for op in ops] == ["forward", "backward_weight"]
+    assert ops[1].speedup == {"tile": 4.0, "row": 5.0, "ideal": 8.0}
+    assert total.energy_efficiency == {p: 2.5 for p in POLICIES}
+    # Sampled (fractional) term estimates become whole counts that still add up.
+    assert total.terms.model_dump() == {
+        "total": 100,
+        "zero": 40,
+        "out_of_bounds": 11,
+        "processed": 49,
+    }
+    variant = build_variant("float32", 0.5, 1.0, [], simulation, [], POLICIES, simulated_ratio=1.8)
+    assert [(p.area_ratio, p.speedup) for p in variant.iso_area_sweep] == [
+        (1.0, {"tile": 1.0}),
+        (2.0, {"tile": 2.0}),
+    ]
+
+
+def test_codec_class_names_of_the_codec_are_accepted() -> None:
+    results = codec_results(
+        [
+            {"tensor_class": "gradient", "values": 4, "bits": 36},
+            {"tensor_class": "gradients", "values": 4, "bits": 28},
+        ]
+    )
+    assert [(r.tensor_class, r.bits_per_value) for r in results] == [("gradients", 8.0)]

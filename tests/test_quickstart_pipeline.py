@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from thrifty.errors import SimulationError
 from thrifty.quickstart import load_report, run_quickstart
 from thrifty.quickstart import pipeline as pipeline_module
 from thrifty.quickstart.budget import FAST_BUDGET
@@ -64,7 +65,10 @@ def _fake_simulate(trace_dir, budget, out_path):
         "baseline_energy_pj": 2.0,
         "terms": {"total": 8, "zero": 4, "out_of_bounds": 1, "processed": 3},
     }
-    return {"records": [{**record, "op": op} for op in ("forward", "backward_data")]}
+    return {
+        "records": [{**record, "op": op} for op in ("forward", "backward_data")],
+        "area": {"ratio": 2.5},
+    }
 
 
 def _fake_codec(trace_dir):
@@ -110,6 +114,7 @@ def test_quickstart_writes_a_valid_report_with_honest_claims(tmp_path, capsys) -
     assert report.dataset.train_examples == 64 and report.fast
     assert report.provenance["config"]["budget"]["name"] == "fast"
     assert report.provenance["seed"] == 0
+    assert report.hardware.area_ratio == 2.5  # the simulator's, not the stage's 2.0
     float32 = report.variant("float32")
     assert float32.total.speedup == {"tile": 1000 / 800, "row": 1000 / 800, "ideal": 1000 / 400}
     pruned = report.variant("pruned")
@@ -130,3 +135,13 @@ def test_quickstart_warns_when_over_budget(tmp_path, monkeypatch) -> None:
     with pytest.warns(RuntimeWarning, match=r"over its 0 s budget"):
         result = run_quickstart(tmp_path, fast=True, progress=False, stages=_STAGES)
     assert result.report_json.is_file() and result.report_html.is_file()
+
+
+def test_variants_simulated_at_different_area_ratios_are_an_error(tmp_path) -> None:
+    def simulate(trace_dir, budget, out_path):
+        result = _fake_simulate(trace_dir, budget, out_path)
+        return {**result, "area": {"ratio": 3.0 if trace_dir.name == "pruned" else 2.5}}
+
+    stages = dataclasses.replace(_STAGES, simulate=simulate)
+    with pytest.raises(SimulationError, match=r"different area ratios \[2.5, 3.0\]"):
+        run_quickstart(tmp_path, fast=True, progress=False, stages=stages)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from thrifty.errors import ConfigError, ThriftyError
+from thrifty.quickstart import load_report
 from thrifty.quickstart.sample import sample_report_dict, scale_speedups
 from thrifty.report import quickstart_plots as plots
 from thrifty.report.html import render_html_report, write_html_report
@@ -136,3 +137,18 @@ def test_builder_refuses_raw_numbers_and_escapes_text() -> None:
 def test_format_plain(value, text) -> None:
     assert format_plain(value) == text
     assert format_ratio(float("nan")) == "—" and format_bits(8.0) == "8"
+
+
+def test_sweep_of_one_policy_is_drawn_and_tabled(monkeypatch) -> None:
+    for name in ("speedup_figure", "energy_figure", "terms_figure", "bits_figure"):
+        monkeypatch.setattr(plots, name, lambda report: _stub_png())
+    report = sample_report_dict()
+    for variant in report["variants"]:
+        for point in variant["iso_area_sweep"]:
+            point["speedup"] = {"tile": point["speedup"]["tile"]}
+    assert plots.sweep_policies(load_report(report)) == ["tile"]
+    page = render_html_report(report)
+    sweep = page[page.index('id="sweep"') : page.index('id="bits"')]
+    assert "<th>tile</th>" in sweep and "<th>row</th>" not in sweep
+    assert "<td>float32 reference</td><td>1.00×</td><td>0.75×</td>" in sweep
+    assert len(_IMAGE.findall(sweep)) == 1

@@ -69,7 +69,7 @@ FULL_BUDGET = QuickstartBudget(
     variant_epochs=1,
     finetune_epochs=1,
     trace_batch_size=32,
-    trace_steps=2,
+    trace_steps=1,
     sim_sample_fraction=0.25,
 )
 """`thrifty quickstart`: ≤ 10 minutes on 2 cores."""

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
+from thrifty.errors import SimulationError
 from thrifty.quickstart.assemble import build_variant
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
 from thrifty.quickstart.claims import with_claims
@@ -108,6 +109,23 @@ def _dataset_info(choice: DatasetChoice, data: Any) -> DatasetInfo:
     )
 
 
+AREA_KEY = "area"
+"""simulation.json's area section; its `ratio` is the iso-area PE ratio simulated."""
+
+
+def _hardware_info(stated: dict[str, Any], simulations: list[dict[str, Any]]) -> HardwareInfo:
+    """The stage's hardware description, with the area ratio the simulator really used."""
+    ratios = {s[AREA_KEY]["ratio"] for s in simulations if AREA_KEY in s}
+    if len(ratios) > 1:
+        raise SimulationError(
+            f"variants were simulated at different area ratios {sorted(ratios)}; "
+            "simulate every variant with one hardware config"
+        )
+    if ratios:
+        stated = {**stated, "area_ratio": float(ratios.pop())}
+    return HardwareInfo(**stated)
+
+
 def _run_config(budget: QuickstartBudget, choice: DatasetChoice) -> dict[str, Any]:
     return {
         "command": "quickstart",
@@ -162,8 +180,7 @@ def run_quickstart(
                     out_dir / "runs" / name,
                 )
             )
-        hardware = HardwareInfo(**stages.hardware())
-        variants = []
+        measured = []
         for variant in trained:
             label = VARIANT_LABELS[variant.name]
             traces = display.run(
@@ -182,19 +199,22 @@ def run_quickstart(
                 out_dir / "simulation" / f"{variant.name}.json",
             )
             codec_entries = display.run(f"codec on {label}", stages.codec, traces)
-            variants.append(
-                build_variant(
-                    variant.name,
-                    variant.accuracy,
-                    variant.train_seconds,
-                    variant.layers,
-                    simulation,
-                    codec_entries,
-                    hardware.sync_policies,
-                    hardware.area_ratio,
-                    variant.bits_kind,
-                )
+            measured.append((variant, simulation, codec_entries))
+        hardware = _hardware_info(stages.hardware(), [m[1] for m in measured])
+        variants = [
+            build_variant(
+                variant.name,
+                variant.accuracy,
+                variant.train_seconds,
+                variant.layers,
+                simulation,
+                codec_entries,
+                hardware.sync_policies,
+                hardware.area_ratio,
+                variant.bits_kind,
             )
+            for variant, simulation, codec_entries in measured
+        ]
         report = with_claims(
             QuickstartReport(
                 provenance=provenance(_run_config(budget, choice), QUICKSTART_SEED),

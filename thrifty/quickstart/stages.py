@@ -54,6 +54,12 @@ BITLENGTH_STRENGTH = 0.05
 SYNC_POLICIES = ("tile", "row", "ideal")
 """Sync policies the quickstart simulates and reports."""
 
+HARDWARE_PRESET = "default"
+"""The accelerator preset simulated (thrifty/hw/presets/default.yaml)."""
+
+SIMULATION_JOBS = 2
+"""Processes the simulator uses (the quickstart's target machine has 2 cores)."""
+
 
 @dataclass(frozen=True)
 class DataBundle:
@@ -133,12 +139,25 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def load_data(choice: DatasetChoice, budget: QuickstartBudget) -> DataBundle:
-    """Read the chosen data set (thrifty.data) and cut it to the budget."""
-    from thrifty import data as datasets  # adapter: thrifty.data (train branch)
+    """Read the chosen data set with thrifty.data and cut it to the budget."""
+    from thrifty.data import DataConfig
+    from thrifty.data import load_data as read_splits
 
-    train, test = datasets.load_dataset(choice.name, root=choice.root)
+    config = DataConfig(
+        name="fashion_mnist" if choice.name == "fashion-mnist" else "digits",
+        root=None if choice.root is None else str(choice.root),
+        train_subset=budget.train_examples,
+        test_subset=budget.test_examples,
+        augment="none",
+    )
+    splits = read_splits(config)
+    train, test = splits.train, splits.test
     return bundle_from_tensors(
-        train.tensors, test.tensors, budget, choice.image_size, choice.num_classes
+        (train.images, train.labels),
+        (test.images, test.labels),
+        budget,
+        image_size=int(train.images.shape[-1]),
+        num_classes=splits.num_classes,
     )
 
 
@@ -210,65 +229,74 @@ def train_pruned(
 
 def _train_learned_bits(
     name: str,
-    quant_config: Any,
+    kind: str,
     bits_kind: str,
     reference: TrainedVariant,
     data: DataBundle,
     budget: QuickstartBudget,
 ) -> TrainedVariant:
-    """Quantize a copy of the reference, learn bitlengths with the regularizer, freeze, tune."""
-    import thrifty  # adapter: thrifty.quantize / thrifty.quant (quant branch)
-    from thrifty import quant
+    """Quantize a copy of the reference (weights and inputs with quantizer `kind`), learn the
+    bitlengths with the regularizer in the loss, then freeze them and fine-tune the weights."""
+    from thrifty.quant import (
+        BitlengthRegularizer,
+        QuantConfig,
+        QuantizerConfig,
+        freeze,
+        param_groups,
+        quantize,
+        summary,
+    )
 
     model = copy.deepcopy(reference.model)
-    thrifty.quantize(model, quant_config)
-    regularizer = quant.BitlengthRegularizer(model, strength=BITLENGTH_STRENGTH)
+    quantizer = QuantizerConfig(kind=kind)
+    quantize(model, QuantConfig(weight=quantizer, activation=quantizer))
+    regularizer = BitlengthRegularizer(model, strength=BITLENGTH_STRENGTH)
 
     def train() -> None:
-        fit(model, data.train_loader, budget.variant_epochs, extra_loss=regularizer)
-        quant.freeze(model)
+        fit(
+            model,
+            data.train_loader,
+            budget.variant_epochs,
+            extra_loss=regularizer,
+            parameters=param_groups(model, lr=LEARNING_RATE),
+        )
+        freeze(model)
         if budget.finetune_epochs:
             fit(model, data.train_loader, budget.finetune_epochs)
 
     seconds = _timed(train)
-    layers = layer_bits_from_summary(quant.summary(model))
+    layers = layer_bits_from_summary(summary(model))
     return TrainedVariant(
         name, model, accuracy(model, data.test_loader), seconds, layers, bits_kind
     )
 
 
 def layer_bits_from_summary(summary: Any) -> list[dict[str, Any]]:
-    """Report rows from thrifty.quant.summary (adapter: its rows' attribute names)."""
-    rows = getattr(summary, "layers", summary)
+    """Report rows from a thrifty.quant QuantSummary (its `records` of LayerSummary)."""
     return [
         {
             "layer": row.name,
-            "weight_bits": getattr(row, "weight_bits", None),
-            "activation_bits": getattr(row, "activation_bits", None),
+            "weight_bits": row.weight_bits,
+            "activation_bits": row.activation_bits,
             "gradient_bits": getattr(row, "gradient_bits", None),
         }
-        for row in rows
+        for row in summary.records
     ]
 
 
 def train_integer_bits(
     reference: TrainedVariant, data: DataBundle, budget: QuickstartBudget, run_dir: Path
 ) -> TrainedVariant:
-    """Learned integer bitlengths per layer (weights and activations)."""
-    from thrifty.quant import QuantConfig  # adapter
-
-    return _train_learned_bits("integer_bits", QuantConfig(), "integer", reference, data, budget)
+    """Learned integer bitlengths per layer (weights and input activations)."""
+    return _train_learned_bits("integer_bits", "int", "integer", reference, data, budget)
 
 
 def train_float_bits(
     reference: TrainedVariant, data: DataBundle, budget: QuickstartBudget, run_dir: Path
 ) -> TrainedVariant:
     """Learned per-layer significand widths: the float_mantissa quantizer on weights and
-    activations (and output gradients where the quantizer offers it)."""
-    from thrifty.quant import QuantConfig  # adapter
-
-    config = QuantConfig(quantizer="float_mantissa")  # adapter: the field's real name
-    return _train_learned_bits("float_bits", config, "mantissa", reference, data, budget)
+    input activations, so each layer trains with its own number of fraction bits."""
+    return _train_learned_bits("float_bits", "float_mantissa", "mantissa", reference, data, budget)
 
 
 VARIANT_TRAINERS: Mapping[str, Callable[..., TrainedVariant]] = {
@@ -297,57 +325,54 @@ def capture(
     trained: TrainedVariant, data: DataBundle, budget: QuickstartBudget, trace_dir: Path
 ) -> Path:
     """Capture the operands of forward, backward-data and backward-weight of one training
-    step per layer (thrifty.trace; adapter: its capture signature)."""
+    step of every layer (thrifty.trace records every pass inside its `with` block)."""
     from thrifty import trace
 
     inputs, labels = data.trace_batch
-    config = trace.TraceConfig(steps=budget.trace_steps)
-    trace.capture(trained.model, (inputs, labels), nn.CrossEntropyLoss(), trace_dir, config)
+    model = trained.model
+    model.train()
+    with trace.capture(model, trace_dir):
+        for _ in range(budget.trace_steps):
+            model.zero_grad()
+            nn.functional.cross_entropy(model(inputs), labels).backward()
+    model.zero_grad()
     return trace_dir
 
 
 def simulate(trace_dir: Path, budget: QuickstartBudget, out_path: Path) -> dict[str, Any]:
-    """Simulate the captured traces on the default accelerator; write and return
-    simulation.json (adapter: the simulator's library entry point)."""
-    from thrifty.hw import simulate as run_simulation
+    """Simulate the captured traces on the default accelerator preset (sampled to the budget);
+    write simulation.json into `out_path`'s folder and return its dict."""
+    from thrifty._config import parse_config
+    from thrifty.hw.accelerator import HardwareConfig, load_hardware_config
+    from thrifty.hw.simulation import simulate_trace, write_simulation
 
-    return run_simulation(
-        trace_dir,
-        out_path=out_path,
-        sample_fraction=budget.sim_sample_fraction,
-        sync_policies=SYNC_POLICIES,
-    )
+    config = load_hardware_config(HARDWARE_PRESET)
+    data = config.model_dump()
+    data["sampling"] = {**data["sampling"], "fraction": budget.sim_sample_fraction}
+    config = parse_config(HardwareConfig, data, "quickstart sampling")
+    simulation = simulate_trace(trace_dir, config, jobs=SIMULATION_JOBS)
+    write_simulation(simulation, out_path.parent / out_path.stem)
+    return simulation.to_dict()
 
 
 def codec(trace_dir: Path) -> list[dict[str, Any]]:
-    """Encode every captured tensor with the off-chip codec: entries of
-    {tensor_class, values, bits} (adapter: thrifty.hw.codec's API and tensor roles)."""
-    from thrifty import trace
-    from thrifty.hw import codec as off_chip
+    """Encoded size of every stored tensor of the trace, per tensor class: entries of
+    {tensor_class, values, bits} (thrifty.hw.codec, default codec config)."""
+    from thrifty.hw.codec.accounting import measure_trace
 
-    entries = []
-    with trace.open(trace_dir) as store:
-        for tensor in store.tensors():
-            encoded = off_chip.encode(tensor.values)
-            entries.append(
-                {
-                    "tensor_class": tensor.tensor_class,
-                    "values": tensor.values.numel(),
-                    "bits": encoded.bits,
-                }
-            )
-    return entries
+    return [
+        {"tensor_class": name, "values": item.numel, "bits": item.encoded_bits}
+        for name, item in measure_trace(trace_dir).by_class().items()
+    ]
 
 
 def hardware() -> dict[str, Any]:
-    """What the ratios compare (adapter: read the area ratio from the default preset)."""
-    from thrifty.hw import PEConfig
-
+    """What the ratios compare; the area ratio is replaced by the simulator's when it has one."""
     return {
         "baseline": "bit-parallel bfloat16 PEs",
-        "area_ratio": float(PEConfig().iso_area_ratio),
+        "area_ratio": 1.0,
         "sync_policies": list(SYNC_POLICIES),
-        "preset": "default",
+        "preset": HARDWARE_PRESET,
     }
 
 

@@ -247,10 +247,10 @@ def _sweep_section(report: QuickstartReport) -> Markup | None:
     figure = plots.sweep_figure(report)
     if figure is None:
         return None
-    policies = report.hardware.sync_policies
+    policies = plots.sweep_policies(report)
     rows = [
         [v.label, format_ratio(point.area_ratio)]
-        + [format_ratio(point.speedup[p]) for p in policies]
+        + [format_ratio(point.speedup.get(p)) for p in policies]
         for v in report.variants
         for point in sorted(v.iso_area_sweep, key=lambda p: p.area_ratio)
     ]

@@ -161,15 +161,24 @@ def terms_figure(report: QuickstartReport) -> bytes:
     return _png(figure)
 
 
+def sweep_policies(report: QuickstartReport) -> list[str]:
+    """The sync policies the report's iso-area sweep covers, in the report's order."""
+    swept = {p for v in report.variants for point in v.iso_area_sweep for p in point.speedup}
+    return [p for p in report.hardware.sync_policies if p in swept]
+
+
 def sweep_figure(report: QuickstartReport) -> bytes | None:
     """Whole-step speedup against the term-serial : bit-parallel area ratio, per policy."""
-    if not any(v.iso_area_sweep for v in report.variants):
+    policies = sweep_policies(report)
+    if not policies:
         return None
-    policies = list(report.hardware.sync_policies)
     figure, axes = _figure(len(policies))
     for ax, policy in zip(axes, policies, strict=True):
         for variant in report.variants:
-            points = sorted(variant.iso_area_sweep, key=lambda p: p.area_ratio)
+            points = sorted(
+                (p for p in variant.iso_area_sweep if policy in p.speedup),
+                key=lambda p: p.area_ratio,
+            )
             ax.plot(
                 [p.area_ratio for p in points],
                 [p.speedup[policy] for p in points],
@@ -274,5 +283,6 @@ __all__ = [
     "energy_figure",
     "speedup_figure",
     "sweep_figure",
+    "sweep_policies",
     "terms_figure",
 ]
