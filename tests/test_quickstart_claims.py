@@ -49,7 +49,8 @@ def test_claim_one_not_held_when_tile_sync_is_slower() -> None:
     assert one.numbers["float32.speedup.tile"] == 1.5 * 0.6
     assert one.sentence.startswith(
         "Not held: on float32 training the speedup over bit-parallel bfloat16 units of equal "
-        "area is 0.90× (tile), 1.88× (row), 2.25× (ideal bound), not above 1× under tile;"
+        "area is 0.90× (tile), 1.88× (row), 2.25× (ideal bound), not above 1× by more than "
+        "the 2.0 % margin under tile;"
     )
 
 
@@ -77,10 +78,11 @@ def test_claim_two_names_the_variant_and_policy_that_fall_short() -> None:
     report = scale_speedups(sample_report_dict(), "pruned", "row", 0.5)
     two = evaluate_claims(report)[1]
     assert not two.held
-    assert two.sentence.endswith("It does not gain more for pruned under row.")
+    assert two.sentence.endswith("It gains no more than the 2.0 % margin for pruned under row.")
     report = scale_speedups(report, "integer_bits", "tile", 0.5)
     assert evaluate_claims(report)[1].sentence.endswith(
-        "It does not gain more for pruned under row; learned integer bits under tile."
+        "It gains no more than the 2.0 % margin for pruned under row; learned integer bits "
+        "under tile."
     )
 
 
@@ -88,7 +90,7 @@ def test_equal_speedup_is_not_a_gain() -> None:
     report = scale_speedups(sample_report_dict(), "float_bits", "tile", 0.5)  # 3.0 → 1.5
     three = evaluate_claims(report)[2]
     assert not three.held
-    assert "it does not gain more under tile." in three.sentence
+    assert "; it gains no more than the 2.0 % margin under tile." in three.sentence
     assert three.sentence.endswith(
         "Under tile sync it is not above the best of the pruned and integer variants "
         "(learned integer bits, 2.50×)."
@@ -120,3 +122,16 @@ def test_with_claims_fills_the_report() -> None:
     report = with_claims(sample_report_dict())
     assert [c.number for c in report.claims] == [1, 2, 3]
     assert load_report(report.model_dump(mode="json")) == report
+
+
+def test_gains_within_the_margin_do_not_count() -> None:
+    report = sample_report_dict()
+    # float32 tile 1.5 → 1.01: above 1× but within the 2 % margin.
+    report = scale_speedups(report, "float32", "tile", 1.01 / 1.5)
+    # float_bits tile 3.0 → 1.01 × 1.015: 1.5 % above float32's 1.01.
+    report = scale_speedups(report, "float_bits", "tile", 1.01 * 1.015 / 3.0)
+    one, _, three = evaluate_claims(report)
+    assert not one.held and not three.held
+    assert "by more than the 2.0 % margin" in one.criterion
+    assert evaluate_claims(report, min_gain=0.005)[0].held
+    assert evaluate_claims(report, min_gain=0.005)[2].held

@@ -28,7 +28,10 @@ from thrifty.quickstart.schema import (
     VariantResult,
     load_report,
 )
-from thrifty.report.number_format import format_ratio
+from thrifty.report.number_format import format_percent, format_ratio
+
+DEFAULT_MIN_GAIN = 0.02
+"""Relative margin a speedup must clear to count as a gain: 2 % (beats 1× means > 1.02×)."""
 
 
 def _as_report(report: QuickstartReport | Mapping[str, Any]) -> QuickstartReport:
@@ -77,30 +80,41 @@ def _missing_claim(number: int, title: str, criterion: str, missing: list[str]) 
 
 
 def _beats_float(
-    variant: VariantResult, reference: VariantResult, deciding: Sequence[str]
+    variant: VariantResult, reference: VariantResult, deciding: Sequence[str], min_gain: float
 ) -> list[str]:
-    """The deciding policies under which `variant` does NOT beat `reference`."""
-    return [p for p in deciding if not variant.total.speedup[p] > reference.total.speedup[p]]
+    """The deciding policies under which `variant` does NOT beat `reference` by the margin."""
+    return [
+        p
+        for p in deciding
+        if not variant.total.speedup[p] > reference.total.speedup[p] * (1.0 + min_gain)
+    ]
 
 
-def claim_iso_area(report: QuickstartReport) -> Claim:
-    """Claim 1: speedup above 1× on float32 training under every deciding policy."""
+def _margin(min_gain: float) -> str:
+    return f"by more than the {format_percent(min_gain)} margin"
+
+
+def claim_iso_area(report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN) -> Claim:
+    """Claim 1: speedup above 1× (by the margin) on float32 training under every policy."""
     title = "Term-serial beats bit-parallel bfloat16 at iso-area on ordinary training"
     criterion = (
         "The float32 variant's whole-step speedup over bit-parallel bfloat16 units of equal "
-        "compute area is above 1× under every realistic sync policy."
+        f"compute area is above 1× {_margin(min_gain)} under every realistic sync policy."
     )
     reference = report.variant("float32")
     if reference is None:
         return _missing_claim(1, title, criterion, ["float32"])
     policies = list(report.hardware.sync_policies)
-    failing = [p for p in deciding_policies(report) if not reference.total.speedup[p] > 1.0]
+    failing = [
+        p for p in deciding_policies(report) if not reference.total.speedup[p] > 1.0 + min_gain
+    ]
     speedups = _by_policy(reference.total.speedup, policies)
     energy = _by_policy(reference.total.energy_efficiency, policies)
     if failing:
         verdict = (
             f"Not held: on float32 training the speedup over bit-parallel bfloat16 units of "
-            f"equal area is {speedups}, not above 1× under {', '.join(failing)}"
+            f"equal area is {speedups}, not above 1× {_margin(min_gain)} under "
+            f"{', '.join(failing)}"
         )
     else:
         verdict = (
@@ -117,12 +131,15 @@ def claim_iso_area(report: QuickstartReport) -> Claim:
     )
 
 
-def claim_pruning_and_quantization(report: QuickstartReport) -> Claim:
+def claim_pruning_and_quantization(
+    report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN
+) -> Claim:
     """Claim 2: pruned and integer-bits variants both beat float32's speedup."""
     title = "Pruned and quantized training gain more"
     criterion = (
         "Both the pruned and the learned-integer-bits variants have a higher whole-step "
-        "speedup than the float32 variant under every realistic sync policy."
+        f"speedup than the float32 variant, {_margin(min_gain)}, under every realistic sync "
+        "policy."
     )
     names = ["float32", "pruned", "integer_bits"]
     missing = [name for name in names if report.variant(name) is None]
@@ -132,9 +149,9 @@ def claim_pruning_and_quantization(report: QuickstartReport) -> Claim:
     policies = list(report.hardware.sync_policies)
     deciding = deciding_policies(report)
     shortfalls = {
-        v.label: _beats_float(v, reference, deciding)
+        v.label: _beats_float(v, reference, deciding, min_gain)
         for v in (pruned, integer)
-        if _beats_float(v, reference, deciding)
+        if _beats_float(v, reference, deciding, min_gain)
     }
     numbers: dict[str, float] = {}
     for variant in (reference, pruned, integer):
@@ -146,7 +163,10 @@ def claim_pruning_and_quantization(report: QuickstartReport) -> Claim:
     )
     if shortfalls:
         misses = "; ".join(f"{label} under {', '.join(p)}" for label, p in shortfalls.items())
-        sentence = f"Not held: {body}. It does not gain more for {misses}."
+        sentence = (
+            f"Not held: {body}. It gains no more than the {format_percent(min_gain)} margin "
+            f"for {misses}."
+        )
     else:
         sentence = f"Held: {body}."
     return Claim(
@@ -159,12 +179,14 @@ def claim_pruning_and_quantization(report: QuickstartReport) -> Claim:
     )
 
 
-def claim_per_layer_precision(report: QuickstartReport) -> Claim:
+def claim_per_layer_precision(
+    report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN
+) -> Claim:
     """Claim 3: the per-layer float precision variant beats float32's speedup."""
     title = "Per-layer precision gains more again"
     criterion = (
         "The learned per-layer float precision variant has a higher whole-step speedup than "
-        "the float32 variant under every realistic sync policy."
+        f"the float32 variant, {_margin(min_gain)}, under every realistic sync policy."
     )
     missing = [name for name in ("float32", "float_bits") if report.variant(name) is None]
     if missing:
@@ -172,7 +194,7 @@ def claim_per_layer_precision(report: QuickstartReport) -> Claim:
     reference, per_layer = report.variant("float32"), report.variant("float_bits")
     policies = list(report.hardware.sync_policies)
     deciding = deciding_policies(report)
-    failing = _beats_float(per_layer, reference, deciding)
+    failing = _beats_float(per_layer, reference, deciding, min_gain)
     numbers = {
         **_numbers(reference, policies, energy=False),
         **_numbers(per_layer, policies, energy=False),
@@ -196,7 +218,10 @@ def claim_per_layer_precision(report: QuickstartReport) -> Claim:
             f"variants ({best.label}, {format_ratio(best.total.speedup[first])})."
         )
     if failing:
-        sentence = f"Not held: {body}; it does not gain more under {', '.join(failing)}."
+        sentence = (
+            f"Not held: {body}; it gains no more than the {format_percent(min_gain)} margin "
+            f"under {', '.join(failing)}."
+        )
     else:
         sentence = f"Held: {body}."
     return Claim(
@@ -209,13 +234,18 @@ def claim_per_layer_precision(report: QuickstartReport) -> Claim:
     )
 
 
-def evaluate_claims(report: QuickstartReport | Mapping[str, Any]) -> list[Claim]:
-    """Judge the three claims of the issue on `report` (a record or a `report.json` dict)."""
+def evaluate_claims(
+    report: QuickstartReport | Mapping[str, Any], min_gain: float = DEFAULT_MIN_GAIN
+) -> list[Claim]:
+    """Judge the three claims of the issue on `report` (a record or a `report.json` dict).
+
+    `min_gain` is the relative margin a speedup must clear to count (default 2 %).
+    """
     report = _as_report(report)
     return [
-        claim_iso_area(report),
-        claim_pruning_and_quantization(report),
-        claim_per_layer_precision(report),
+        claim_iso_area(report, min_gain),
+        claim_pruning_and_quantization(report, min_gain),
+        claim_per_layer_precision(report, min_gain),
     ]
 
 
@@ -226,6 +256,7 @@ def with_claims(report: QuickstartReport | Mapping[str, Any]) -> QuickstartRepor
 
 
 __all__ = [
+    "DEFAULT_MIN_GAIN",
     "claim_iso_area",
     "claim_per_layer_precision",
     "claim_pruning_and_quantization",

@@ -82,7 +82,7 @@ def _header(report: QuickstartReport) -> Markup:
         _fact("data set", dataset),
         _fact("model", report.model),
         _fact(
-            "area ratio (term-serial : bit-parallel PEs)", format_ratio(report.hardware.area_ratio)
+            "PE area ratio (term-serial : bit-parallel)", format_ratio(report.hardware.area_ratio)
         ),
         _fact("run time", format_seconds(report.seconds)),
         class_="facts",
