@@ -48,8 +48,14 @@ PRUNING_ACTIVATION_SPARSITY = 0.0
 """Input-activation sparsity of the pruned variant (fraction; 0: activations stay as ReLU
 leaves them, which already has many zeros)."""
 
-BITLENGTH_STRENGTH = 0.05
+BITLENGTH_STRENGTH = 0.15
 """λ of the bitlength regularizer of both learned-bits variants (loss units per bit)."""
+
+BITLENGTH_CRITERION = "bits"
+"""Cost the regularizer minimises: the mean per-layer bitlength (the method's criterion).
+Measured on the fast budget (Fashion-MNIST, 3k examples): λ = 0.15 brings every layer to
+5 integer / 4 significand bits without losing accuracy; `memory` instead drives the largest
+layer (fc1) to the floor and leaves the others near 8; λ = 0.3 drives all to the floor."""
 
 SYNC_POLICIES = ("tile", "row", "ideal")
 """Sync policies the quickstart simulates and reports."""
@@ -250,7 +256,9 @@ def _train_learned_bits(
     model = copy.deepcopy(reference.model)
     quantizer = QuantizerConfig(kind=kind)
     quantize(model, QuantConfig(weight=quantizer, activation=quantizer))
-    regularizer = BitlengthRegularizer(model, strength=BITLENGTH_STRENGTH)
+    regularizer = BitlengthRegularizer(
+        model, criterion=BITLENGTH_CRITERION, strength=BITLENGTH_STRENGTH
+    )
 
     def train() -> None:
         fit(
