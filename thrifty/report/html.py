@@ -310,9 +310,7 @@ def _codec_section(report: QuickstartReport) -> Markup | None:
     figure = plots.codec_figure(report)
     if figure is None:
         return None
-    classes: list[str] = []
-    for v in report.variants:
-        classes += [c.tensor_class for c in v.codec if c.tensor_class not in classes]
+    classes = plots.codec_classes(report)
     rows = []
     for v in report.variants:
         by_class = {c.tensor_class: c.bits_per_value for c in v.codec}

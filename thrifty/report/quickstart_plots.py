@@ -8,14 +8,19 @@ state and no display is needed — and every variant keeps one colour across all
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from thrifty.quickstart.schema import BOUND_POLICIES, QuickstartReport, VariantResult
+from thrifty.quickstart.schema import (
+    BOUND_POLICIES,
+    TENSOR_CLASSES,
+    QuickstartReport,
+    VariantResult,
+)
 
 FIGURE_WIDTH_IN = 10.0
 """Width of every figure (inches); at FIGURE_DPI this is the PNG's width in pixels / 100."""
@@ -240,16 +245,18 @@ def bits_figure(report: QuickstartReport) -> bytes | None:
     return _png(figure)
 
 
+def codec_classes(report: QuickstartReport) -> list[str]:
+    """Tensor classes the codec results cover, in the schema's order (weights, activations,
+    gradients)."""
+    present = {c.tensor_class for v in report.variants for c in v.codec}
+    return [name for name in TENSOR_CLASSES if name in present]
+
+
 def codec_figure(report: QuickstartReport) -> bytes | None:
     """Off-chip codec bits per value, per tensor class and variant, against 16-bit bfloat16."""
     if not any(v.codec for v in report.variants):
         return None
-    classes: Sequence[str] = []
-    for variant in report.variants:
-        classes = [
-            *classes,
-            *(c.tensor_class for c in variant.codec if c.tensor_class not in classes),
-        ]
+    classes = codec_classes(report)
     figure = Figure(figsize=(FIGURE_WIDTH_IN, PANEL_HEIGHT_IN), layout="constrained")
     ax = figure.subplots()
     x = np.arange(len(classes))
@@ -279,6 +286,7 @@ __all__ = [
     "FIGURE_DPI",
     "VARIANT_COLOURS",
     "bits_figure",
+    "codec_classes",
     "codec_figure",
     "energy_figure",
     "speedup_figure",
