@@ -63,8 +63,11 @@ SYNC_POLICIES = ("tile", "row", "ideal")
 HARDWARE_PRESET = "default"
 """The accelerator preset simulated (thrifty/hw/presets/default.yaml)."""
 
-SIMULATION_JOBS = 2
-"""Processes the simulator uses (the quickstart's target machine has 2 cores)."""
+SIMULATION_JOBS = 1
+"""Processes the simulator uses. One: after training in the same process, the simulator's
+fork-based process pool lost a worker (BrokenProcessPool) in a composed trial run, while the
+same simulation with 2 jobs works from a fresh process; 2 is right once its pool is started
+with the "spawn" context."""
 
 
 @dataclass(frozen=True)
