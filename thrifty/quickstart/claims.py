@@ -1,0 +1,266 @@
+"""The issue's three claims, judged on the measured numbers of a quickstart report.
+
+1. The term-serial accelerator beats bit-parallel bfloat16 units at iso compute area on
+   ordinary (float32, operands as bfloat16) training.
+2. It gains more when training uses pruning and quantization (learned integer bits).
+3. It gains more again when each layer trains with its own precision (learned significand
+   widths).
+
+Each claim is judged on the speedup of the whole training step (forward, backward-data and
+backward-weight together: the variant's `total`), under every *realistic* sync policy: the
+`ideal` policy is an unsynchronised upper bound, reported in the numbers but not used for the
+verdict. A claim whose variant is missing from the report is "not held" and says it was not
+measured. Claim 3 compares with the float32 reference ("gains more again" than ordinary
+training); its sentence also compares with the best of the pruned and integer variants, so a
+reader sees both readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from thrifty.quickstart.schema import (
+    BOUND_POLICIES,
+    VARIANT_LABELS,
+    Claim,
+    QuickstartReport,
+    VariantResult,
+    load_report,
+)
+from thrifty.report.number_format import format_percent, format_ratio
+
+DEFAULT_MIN_GAIN = 0.02
+"""Relative margin a speedup must clear to count as a gain: 2 % (beats 1× means > 1.02×)."""
+
+
+def _as_report(report: QuickstartReport | Mapping[str, Any]) -> QuickstartReport:
+    return report if isinstance(report, QuickstartReport) else load_report(report)
+
+
+def deciding_policies(report: QuickstartReport) -> list[str]:
+    """Sync policies a verdict rests on: all reported ones except upper bounds (if any remain)."""
+    policies = list(report.hardware.sync_policies)
+    real = [p for p in policies if p not in BOUND_POLICIES]
+    return real or policies
+
+
+def _by_policy(values: Mapping[str, float], policies: Sequence[str]) -> str:
+    """'1.83× (tile), 2.10× (row), 2.50× (ideal bound)'."""
+    parts = []
+    for policy in policies:
+        suffix = " bound" if policy in BOUND_POLICIES else ""
+        parts.append(f"{format_ratio(values.get(policy))} ({policy}{suffix})")
+    return ", ".join(parts)
+
+
+def _numbers(variant: VariantResult, policies: Sequence[str], energy: bool) -> dict[str, float]:
+    numbers = {f"{variant.name}.speedup.{p}": variant.total.speedup[p] for p in policies}
+    if energy:
+        numbers.update(
+            {
+                f"{variant.name}.energy_efficiency.{p}": variant.total.energy_efficiency[p]
+                for p in policies
+            }
+        )
+    return numbers
+
+
+def _missing_claim(number: int, title: str, criterion: str, missing: list[str]) -> Claim:
+    labels = ", ".join(VARIANT_LABELS[name] for name in missing)
+    return Claim(
+        number=number,
+        title=title,
+        criterion=criterion,
+        held=False,
+        numbers={},
+        sentence=f"Not evaluated: the report has no {labels} variant, so this claim was not "
+        "measured.",
+    )
+
+
+def _beats_float(
+    variant: VariantResult, reference: VariantResult, deciding: Sequence[str], min_gain: float
+) -> list[str]:
+    """The deciding policies under which `variant` does NOT beat `reference` by the margin."""
+    return [
+        p
+        for p in deciding
+        if not variant.total.speedup[p] > reference.total.speedup[p] * (1.0 + min_gain)
+    ]
+
+
+def _margin(min_gain: float) -> str:
+    return f"by more than the {format_percent(min_gain)} margin"
+
+
+def claim_iso_area(report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN) -> Claim:
+    """Claim 1: speedup above 1× (by the margin) on float32 training under every policy."""
+    title = "Term-serial beats bit-parallel bfloat16 at iso-area on ordinary training"
+    criterion = (
+        "The float32 variant's whole-step speedup over bit-parallel bfloat16 units of equal "
+        f"compute area is above 1× {_margin(min_gain)} under every realistic sync policy."
+    )
+    reference = report.variant("float32")
+    if reference is None:
+        return _missing_claim(1, title, criterion, ["float32"])
+    policies = list(report.hardware.sync_policies)
+    failing = [
+        p for p in deciding_policies(report) if not reference.total.speedup[p] > 1.0 + min_gain
+    ]
+    speedups = _by_policy(reference.total.speedup, policies)
+    energy = _by_policy(reference.total.energy_efficiency, policies)
+    if failing:
+        verdict = (
+            f"Not held: on float32 training the speedup over bit-parallel bfloat16 units of "
+            f"equal area is {speedups}, not above 1× {_margin(min_gain)} under "
+            f"{', '.join(failing)}"
+        )
+    else:
+        verdict = (
+            f"Held: on float32 training the speedup over bit-parallel bfloat16 units of "
+            f"equal area is {speedups}"
+        )
+    return Claim(
+        number=1,
+        title=title,
+        criterion=criterion,
+        held=not failing,
+        numbers=_numbers(reference, policies, energy=True),
+        sentence=f"{verdict}; the energy efficiency is {energy}.",
+    )
+
+
+def claim_pruning_and_quantization(
+    report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN
+) -> Claim:
+    """Claim 2: pruned and integer-bits variants both beat float32's speedup."""
+    title = "Pruned and quantized training gain more"
+    criterion = (
+        "Both the pruned and the learned-integer-bits variants have a higher whole-step "
+        f"speedup than the float32 variant, {_margin(min_gain)}, under every realistic sync "
+        "policy."
+    )
+    names = ["float32", "pruned", "integer_bits"]
+    missing = [name for name in names if report.variant(name) is None]
+    if missing:
+        return _missing_claim(2, title, criterion, missing)
+    reference, pruned, integer = (report.variant(name) for name in names)
+    policies = list(report.hardware.sync_policies)
+    deciding = deciding_policies(report)
+    shortfalls = {
+        v.label: _beats_float(v, reference, deciding, min_gain)
+        for v in (pruned, integer)
+        if _beats_float(v, reference, deciding, min_gain)
+    }
+    numbers: dict[str, float] = {}
+    for variant in (reference, pruned, integer):
+        numbers.update(_numbers(variant, policies, energy=False))
+    body = (
+        f"the speedup is {_by_policy(reference.total.speedup, policies)} with float32 "
+        f"training, {_by_policy(pruned.total.speedup, policies)} with pruned training and "
+        f"{_by_policy(integer.total.speedup, policies)} with learned integer bits"
+    )
+    if shortfalls:
+        misses = "; ".join(f"{label} under {', '.join(p)}" for label, p in shortfalls.items())
+        sentence = (
+            f"Not held: {body}. It gains no more than the {format_percent(min_gain)} margin "
+            f"for {misses}."
+        )
+    else:
+        sentence = f"Held: {body}."
+    return Claim(
+        number=2,
+        title=title,
+        criterion=criterion,
+        held=not shortfalls,
+        numbers=numbers,
+        sentence=sentence,
+    )
+
+
+def claim_per_layer_precision(
+    report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN
+) -> Claim:
+    """Claim 3: the per-layer float precision variant beats float32's speedup."""
+    title = "Per-layer precision gains more again"
+    criterion = (
+        "The learned per-layer float precision variant has a higher whole-step speedup than "
+        f"the float32 variant, {_margin(min_gain)}, under every realistic sync policy."
+    )
+    missing = [name for name in ("float32", "float_bits") if report.variant(name) is None]
+    if missing:
+        return _missing_claim(3, title, criterion, missing)
+    reference, per_layer = report.variant("float32"), report.variant("float_bits")
+    policies = list(report.hardware.sync_policies)
+    deciding = deciding_policies(report)
+    failing = _beats_float(per_layer, reference, deciding, min_gain)
+    numbers = {
+        **_numbers(reference, policies, energy=False),
+        **_numbers(per_layer, policies, energy=False),
+    }
+    body = (
+        f"the speedup is {_by_policy(per_layer.total.speedup, policies)} with learned "
+        f"per-layer float precision against {_by_policy(reference.total.speedup, policies)} "
+        "with float32 training"
+    )
+    others = [v for v in (report.variant("pruned"), report.variant("integer_bits")) if v]
+    context = ""
+    if others:
+        first = deciding[0]
+        best = max(others, key=lambda v: v.total.speedup[first])
+        numbers.update(_numbers(best, policies, energy=False))
+        relation = (
+            "above" if per_layer.total.speedup[first] > best.total.speedup[first] else ("not above")
+        )
+        context = (
+            f" Under {first} sync it is {relation} the best of the pruned and integer "
+            f"variants ({best.label}, {format_ratio(best.total.speedup[first])})."
+        )
+    if failing:
+        sentence = (
+            f"Not held: {body}; it gains no more than the {format_percent(min_gain)} margin "
+            f"under {', '.join(failing)}."
+        )
+    else:
+        sentence = f"Held: {body}."
+    return Claim(
+        number=3,
+        title=title,
+        criterion=criterion,
+        held=not failing,
+        numbers=numbers,
+        sentence=sentence + context,
+    )
+
+
+def evaluate_claims(
+    report: QuickstartReport | Mapping[str, Any], min_gain: float = DEFAULT_MIN_GAIN
+) -> list[Claim]:
+    """Judge the three claims of the issue on `report` (a record or a `report.json` dict).
+
+    `min_gain` is the relative margin a speedup must clear to count (default 2 %).
+    """
+    report = _as_report(report)
+    return [
+        claim_iso_area(report, min_gain),
+        claim_pruning_and_quantization(report, min_gain),
+        claim_per_layer_precision(report, min_gain),
+    ]
+
+
+def with_claims(report: QuickstartReport | Mapping[str, Any]) -> QuickstartReport:
+    """`report` with its `claims` (re)evaluated from its own numbers."""
+    report = _as_report(report)
+    return report.model_copy(update={"claims": evaluate_claims(report)})
+
+
+__all__ = [
+    "DEFAULT_MIN_GAIN",
+    "claim_iso_area",
+    "claim_per_layer_precision",
+    "claim_pruning_and_quantization",
+    "deciding_policies",
+    "evaluate_claims",
+    "with_claims",
+]

@@ -1,0 +1,150 @@
+"""A synthetic, clearly-labelled quickstart report: for tests, docs and trying the HTML page.
+
+Its numbers are made up (round, plausible values for the small CNN), not measured: its
+provenance says so (`config.synthetic = true`). Build one with `sample_report_dict()` and
+change what a test needs with `scale_speedups`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from thrifty.quickstart.schema import (
+    REPORT_KIND,
+    REPORT_SCHEMA_VERSION,
+    SYNC_POLICIES,
+    TRAINING_OPS,
+)
+
+SAMPLE_LAYERS = ("conv1", "conv2", "fc1", "fc2")
+"""Layer names of thrifty's small CNN, the quickstart model."""
+
+SAMPLE_AREA_RATIOS = (1.0, 1.5, 2.0, 2.5, 3.0)
+"""Area ratios of the sample's iso-area sweep."""
+
+# Whole-step speedup under tile sync of each variant; row and ideal are fixed multiples.
+_TILE_SPEEDUP = {"float32": 1.5, "pruned": 2.0, "integer_bits": 2.5, "float_bits": 3.0}
+_POLICY_FACTOR = {"tile": 1.0, "row": 1.25, "ideal": 1.5}
+_OP_FACTOR = {"forward": 1.0, "backward_data": 0.8, "backward_weight": 1.2, "total": 1.0}
+_ACCURACY = {"float32": 0.875, "pruned": 0.8625, "integer_bits": 0.86, "float_bits": 0.8675}
+_MACS = {"forward": 1_000_000, "backward_data": 1_000_000, "backward_weight": 1_000_000}
+
+
+def _policy_values(base: float) -> dict[str, float]:
+    return {p: base * _POLICY_FACTOR[p] for p in SYNC_POLICIES}
+
+
+def _terms(variant: str, op: str) -> dict[str, int]:
+    total = 6_000_000 if op == "total" else 2_000_000
+    zero_share = {"float32": 8, "pruned": 4, "integer_bits": 4, "float_bits": 2}[variant]
+    zero = total // zero_share
+    out_of_bounds = total // 16
+    return {
+        "total": total,
+        "zero": zero,
+        "out_of_bounds": out_of_bounds,
+        "processed": total - zero - out_of_bounds,
+    }
+
+
+def _op(variant: str, op: str) -> dict[str, Any]:
+    base = _TILE_SPEEDUP[variant] * _OP_FACTOR[op]
+    return {
+        "op": op,
+        "macs": sum(_MACS.values()) if op == "total" else _MACS[op],
+        "speedup": _policy_values(base),
+        "energy_efficiency": _policy_values(base * 0.75),
+        "terms": _terms(variant, op),
+    }
+
+
+def _layers(variant: str) -> list[dict[str, Any]]:
+    rows = []
+    for index, layer in enumerate(SAMPLE_LAYERS):
+        row: dict[str, Any] = {
+            "layer": layer,
+            "weight_bits": None,
+            "activation_bits": None,
+            "gradient_bits": None,
+            "weight_sparsity": None,
+        }
+        if variant == "integer_bits":
+            row.update(weight_bits=3.0 + index * 0.5, activation_bits=4.0 + index)
+        elif variant == "float_bits":
+            row.update(weight_bits=2.0 + index, activation_bits=3.0, gradient_bits=5.0)
+        elif variant == "pruned":
+            row.update(weight_sparsity=0.75)
+        rows.append(row)
+    return rows
+
+
+def _variant(name: str) -> dict[str, Any]:
+    bits_kind = {"integer_bits": "integer", "float_bits": "mantissa"}.get(name, "none")
+    total_tile = _TILE_SPEEDUP[name]
+    return {
+        "name": name,
+        "accuracy": _ACCURACY[name],
+        "bits_kind": bits_kind,
+        "train_seconds": 30.0,
+        "layers": _layers(name),
+        "ops": [_op(name, op) for op in TRAINING_OPS],
+        "total": _op(name, "total"),
+        "iso_area_sweep": [
+            {"area_ratio": r, "speedup": _policy_values(total_tile * r / 2.0)}
+            for r in SAMPLE_AREA_RATIOS
+        ],
+        "codec": [
+            {"tensor_class": "weights", "values": 100_000, "bits_per_value": 9.5},
+            {"tensor_class": "activations", "values": 400_000, "bits_per_value": 7.25},
+            {"tensor_class": "gradients", "values": 400_000, "bits_per_value": 11.0},
+        ],
+    }
+
+
+def sample_report_dict() -> dict[str, Any]:
+    """A complete synthetic `report.json` dict whose claims all hold (before any change)."""
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "kind": REPORT_KIND,
+        "provenance": {
+            "thrifty_version": "0.0.0",
+            "created_utc": "2026-01-01T00:00:00+00:00",
+            "seed": 0,
+            "machine": {"python": "3.11", "cpu_count": 2, "torch": "2.13.0"},
+            "config": {"synthetic": True, "note": "made-up numbers for tests and docs"},
+        },
+        "fast": True,
+        "model": "small_cnn",
+        "dataset": {
+            "name": "digits",
+            "fell_back": True,
+            "reason": "no Fashion-MNIST IDX files under /usr/share/datasets/fashion-mnist",
+            "train_examples": 1437,
+            "test_examples": 360,
+            "image_size": 8,
+            "num_classes": 10,
+        },
+        "hardware": {
+            "baseline": "bit-parallel bfloat16 PEs",
+            "area_ratio": 2.0,
+            "sync_policies": list(SYNC_POLICIES),
+            "preset": "default",
+        },
+        "variants": [_variant(name) for name in _TILE_SPEEDUP],
+        "claims": [],
+        "seconds": 95.0,
+    }
+
+
+def scale_speedups(report: dict[str, Any], variant: str, policy: str, factor: float) -> dict:
+    """A copy of `report` with `variant`'s speedups under `policy` multiplied by `factor`."""
+    report = copy.deepcopy(report)
+    for entry in report["variants"]:
+        if entry["name"] == variant:
+            for op in [*entry["ops"], entry["total"]]:
+                op["speedup"][policy] *= factor
+    return report
+
+
+__all__ = ["SAMPLE_AREA_RATIOS", "SAMPLE_LAYERS", "sample_report_dict", "scale_speedups"]

@@ -1,0 +1,245 @@
+"""The schema of quickstart's `report.json`: what was trained, measured and concluded.
+
+The report is JSON first (STYLE.md §8): these immutable records validate it on the way in and
+out, and every table, plot and sentence of `report.html` is generated from it. Units are in the
+key names or stated in the field description; ratios (speedup, energy efficiency) are
+unitless and always term-serial against the bit-parallel bfloat16 baseline *at iso compute
+area*, so a value above 1 means the term-serial accelerator is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from thrifty._config import format_validation_error
+from thrifty.errors import ConfigError
+
+REPORT_SCHEMA_VERSION = 1
+"""Version of the report format; bump it when a field changes meaning or is removed."""
+
+REPORT_KIND = "thrifty.quickstart.report"
+"""The `kind` of a quickstart report, so a reader can tell it from other thrifty JSON files."""
+
+SyncPolicy = Literal["tile", "row", "ideal"]
+TrainingOp = Literal["forward", "backward_data", "backward_weight"]
+VariantName = Literal["float32", "pruned", "integer_bits", "float_bits"]
+TensorClass = Literal["weights", "activations", "gradients"]
+
+SYNC_POLICIES: tuple[str, ...] = ("tile", "row", "ideal")
+"""Tile lockstep, per-row run-ahead and the unsynchronised ideal bound (DESIGN.md §5)."""
+
+BOUND_POLICIES: frozenset[str] = frozenset({"ideal"})
+"""Policies that are upper bounds, shown but not used to decide whether a claim held."""
+
+TRAINING_OPS: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
+VARIANT_NAMES: tuple[str, ...] = ("float32", "pruned", "integer_bits", "float_bits")
+TENSOR_CLASSES: tuple[str, ...] = ("weights", "activations", "gradients")
+
+VARIANT_LABELS: dict[str, str] = {
+    "float32": "float32 reference",
+    "pruned": "pruned",
+    "integer_bits": "learned integer bits",
+    "float_bits": "learned per-layer float precision",
+}
+"""Human-readable name of each variant, used in tables, plots and claim sentences."""
+
+
+class _Record(BaseModel):
+    """An immutable result record: unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PolicyValues = dict[SyncPolicy, float]
+
+
+class TermCounts(_Record):
+    """Terms of the serial operand: every term is zero, out-of-bounds or processed."""
+
+    total: int = Field(ge=0, description="All term slots of the serial operands (terms).")
+    zero: int = Field(ge=0, description="Zero terms, skipped (terms).")
+    out_of_bounds: int = Field(ge=0, description="Terms below the accumulator window (terms).")
+    processed: int = Field(ge=0, description="Effectual terms, one lane-cycle each (terms).")
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> TermCounts:
+        if self.zero + self.out_of_bounds + self.processed != self.total:
+            raise ValueError(
+                f"zero {self.zero} + out_of_bounds {self.out_of_bounds} + processed "
+                f"{self.processed} != total {self.total}; each term is exactly one of the three"
+            )
+        return self
+
+
+class OpResult(_Record):
+    """One training operation (or `total`, all three together) of one variant."""
+
+    op: Literal["forward", "backward_data", "backward_weight", "total"]
+    macs: int = Field(ge=0, description="Multiply-accumulates of the operation (MACs).")
+    speedup: PolicyValues = Field(
+        description="Baseline time / term-serial time at iso compute area, per sync policy."
+    )
+    energy_efficiency: PolicyValues = Field(
+        description="Baseline energy / term-serial energy at iso compute area, per sync policy."
+    )
+    terms: TermCounts
+
+
+class LayerBits(_Record):
+    """Per-layer precision of one variant (None where the variant does not learn it)."""
+
+    layer: str
+    weight_bits: float | None = Field(default=None, description="Weight bitlength (bits).")
+    activation_bits: float | None = Field(default=None, description="Input bitlength (bits).")
+    gradient_bits: float | None = Field(default=None, description="Output-gradient bits (bits).")
+    weight_sparsity: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Fraction of zero weights (unitless)."
+    )
+
+
+class SweepPoint(_Record):
+    """Speedup of the whole training step at one term-serial : bit-parallel PE area ratio."""
+
+    area_ratio: float = Field(
+        gt=0.0, description="Term-serial PEs that fit in the area of one bit-parallel PE."
+    )
+    speedup: PolicyValues
+
+
+class CodecResult(_Record):
+    """Off-chip codec on one class of training tensors."""
+
+    tensor_class: TensorClass
+    values: int = Field(ge=0, description="Values encoded (values).")
+    bits_per_value: float = Field(ge=0.0, description="Encoded size / values (bits per value).")
+
+
+class VariantResult(_Record):
+    """One training variant: how well it learned and what the accelerator gains on it."""
+
+    name: VariantName
+    accuracy: float = Field(ge=0.0, le=1.0, description="Test accuracy (fraction).")
+    bits_kind: Literal["none", "integer", "mantissa"] = Field(
+        description="What `layers[*].*_bits` count: nothing learned, integer bits, or "
+        "significand (mantissa) fraction bits of a floating-point format."
+    )
+    train_seconds: float = Field(ge=0.0, description="Wall time of its training (s).")
+    layers: list[LayerBits]
+    ops: list[OpResult] = Field(description="forward, backward_data, backward_weight.")
+    total: OpResult = Field(description="All three operations together (op = 'total').")
+    iso_area_sweep: list[SweepPoint]
+    codec: list[CodecResult]
+
+    @property
+    def label(self) -> str:
+        """Human-readable name of the variant."""
+        return VARIANT_LABELS[self.name]
+
+    @model_validator(mode="after")
+    def _check(self) -> VariantResult:
+        ops = [op.op for op in self.ops]
+        if len(set(ops)) != len(ops) or "total" in ops:
+            raise ValueError(f"variant {self.name!r}: ops {ops} must be distinct training ops")
+        if self.total.op != "total":
+            raise ValueError(f"variant {self.name!r}: total.op is {self.total.op!r}, not 'total'")
+        return self
+
+
+class DatasetInfo(_Record):
+    """Which data set was used and, if it was not the preferred one, why."""
+
+    name: Literal["fashion-mnist", "digits"]
+    fell_back: bool = Field(description="True when Fashion-MNIST was absent and digits was used.")
+    reason: str | None = Field(default=None, description="Why the fallback happened.")
+    train_examples: int = Field(ge=0, description="Training examples used (examples).")
+    test_examples: int = Field(ge=0, description="Test examples used (examples).")
+    image_size: int = Field(gt=0, description="Side of the square input image (pixels).")
+    num_classes: int = Field(gt=0, description="Number of classes.")
+
+
+class HardwareInfo(_Record):
+    """The comparison every ratio in the report is about."""
+
+    baseline: str = Field(description="What the term-serial accelerator is compared with.")
+    area_ratio: float = Field(
+        gt=0.0, description="Term-serial PEs per bit-parallel PE at iso compute area (default)."
+    )
+    sync_policies: list[SyncPolicy]
+    preset: str | None = Field(default=None, description="Hardware preset name, if any.")
+
+
+class Claim(_Record):
+    """One of the issue's claims, evaluated on measured numbers."""
+
+    number: int = Field(ge=1)
+    title: str
+    criterion: str = Field(description="What must hold for `held` to be true.")
+    held: bool
+    numbers: dict[str, float] = Field(description="The measured numbers behind the verdict.")
+    sentence: str = Field(description="The verdict in words, with the numbers.")
+
+
+class QuickstartReport(_Record):
+    """The whole of `report.json`."""
+
+    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    kind: Literal["thrifty.quickstart.report"] = REPORT_KIND
+    provenance: dict[str, Any]
+    fast: bool = Field(description="True for a `--fast` run (smaller budgets).")
+    model: str = Field(description="Model trained by every variant.")
+    dataset: DatasetInfo
+    hardware: HardwareInfo
+    variants: list[VariantResult]
+    claims: list[Claim] = Field(default_factory=list)
+    seconds: float | None = Field(default=None, ge=0.0, description="Whole run's wall time (s).")
+
+    @model_validator(mode="after")
+    def _check(self) -> QuickstartReport:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names {names} repeat; each variant appears once")
+        return self
+
+    def variant(self, name: str) -> VariantResult | None:
+        """The variant called `name`, or None when the report does not have it."""
+        return next((v for v in self.variants if v.name == name), None)
+
+
+def load_report(data: Mapping[str, Any]) -> QuickstartReport:
+    """Validate a report dict (as read from `report.json`), naming every problem."""
+    try:
+        return QuickstartReport.model_validate(dict(data))
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, "quickstart report")) from None
+
+
+def dump_report(report: QuickstartReport) -> dict[str, Any]:
+    """The JSON-able dict of `report`, as written to `report.json`."""
+    return report.model_dump(mode="json")
+
+
+__all__ = [
+    "BOUND_POLICIES",
+    "REPORT_KIND",
+    "REPORT_SCHEMA_VERSION",
+    "SYNC_POLICIES",
+    "TENSOR_CLASSES",
+    "TRAINING_OPS",
+    "VARIANT_LABELS",
+    "VARIANT_NAMES",
+    "Claim",
+    "CodecResult",
+    "DatasetInfo",
+    "HardwareInfo",
+    "LayerBits",
+    "OpResult",
+    "QuickstartReport",
+    "SweepPoint",
+    "TermCounts",
+    "VariantResult",
+    "dump_report",
+    "load_report",
+]

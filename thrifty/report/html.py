@@ -1,0 +1,395 @@
+"""The self-contained HTML page of a quickstart report, generated from `report.json`.
+
+`write_html_report(report, path)` validates the report dict, draws its figures as PNGs
+embedded in the page (base64 data URIs), builds every table from the JSON values through
+`thrifty.report.number_format`, and writes the file atomically. The page loads nothing else
+(a Content-Security-Policy forbids it) and runs no script: it opens offline, in any browser,
+and can be mailed as one file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from thrifty._io import write_text_atomic
+from thrifty.quickstart.claims import evaluate_claims
+from thrifty.quickstart.schema import (
+    BOUND_POLICIES,
+    Claim,
+    QuickstartReport,
+    VariantResult,
+    load_report,
+)
+from thrifty.report import quickstart_plots as plots
+from thrifty.report.html_page import (
+    CONTENT_SECURITY_POLICY,
+    STYLE_SHEET,
+    Markup,
+    element,
+    png_image,
+    table,
+)
+from thrifty.report.number_format import (
+    MISSING,
+    format_bits,
+    format_count,
+    format_number,
+    format_percent,
+    format_plain,
+    format_ratio,
+    format_seconds,
+)
+
+PAGE_TITLE = "thrifty quickstart report"
+
+
+def _figure(png: bytes | None, alt: str, caption: str) -> Markup | None:
+    if png is None:
+        return None
+    return element("figure", png_image(png, alt), element("figcaption", caption))
+
+
+def _policy_header(policy: str) -> str:
+    return f"{policy} (bound)" if policy in BOUND_POLICIES else policy
+
+
+def _fact(label: str, value: str) -> Markup:
+    return element(
+        "div",
+        element("span", label, class_="label"),
+        element("span", value, class_="value"),
+        class_="fact",
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _header(report: QuickstartReport) -> Markup:
+    data = report.dataset
+    dataset = data.name + (" (fallback)" if data.fell_back else "")
+    lead = (
+        f"Every ratio compares a term-serial accelerator with {report.hardware.baseline} "
+        "of equal compute area; above 1× the term-serial accelerator is better."
+    )
+    facts = element(
+        "div",
+        _fact("data set", dataset),
+        _fact("model", report.model),
+        _fact(
+            "PE area ratio (term-serial : bit-parallel)", format_ratio(report.hardware.area_ratio)
+        ),
+        _fact("run time", format_seconds(report.seconds)),
+        class_="facts",
+    )
+    note = None
+    if data.fell_back:
+        note = element(
+            "p",
+            f"Fashion-MNIST was not available ({data.reason}); the bundled "
+            "scikit-learn digits were used instead.",
+            class_="note",
+        )
+    mode = element("p", "Fast mode (--fast): short budgets, indicative numbers.", class_="note")
+    return element(
+        "header",
+        element("h1", PAGE_TITLE),
+        element("p", lead, class_="lead"),
+        facts,
+        note,
+        mode if report.fast else None,
+    )
+
+
+def _claims_section(claims: list[Claim]) -> Markup:
+    cards = []
+    for claim in claims:
+        state = "held" if claim.held else "not-held"
+        numbers = table(
+            ["measured number", "value"],
+            [[key, format_number(value, 4)] for key, value in claim.numbers.items()],
+        )
+        cards.append(
+            element(
+                "div",
+                element(
+                    "h3",
+                    element("span", "HELD" if claim.held else "NOT HELD", class_="badge"),
+                    f"Claim {claim.number}: {claim.title}",
+                ),
+                element("p", claim.sentence),
+                element("p", "Criterion: " + claim.criterion, class_="criterion"),
+                element("details", element("summary", "numbers behind it"), numbers)
+                if claim.numbers
+                else None,
+                class_=f"claim {state}",
+            )
+        )
+    return element("section", element("h2", "The three claims"), cards, id="claims")
+
+
+def _variants_section(report: QuickstartReport) -> Markup:
+    rows = []
+    for v in report.variants:
+        sparsity = _mean([r.weight_sparsity for r in v.layers])
+        rows.append(
+            [
+                v.label,
+                format_percent(v.accuracy),
+                format_bits(_mean([r.weight_bits for r in v.layers])),
+                format_bits(_mean([r.activation_bits for r in v.layers])),
+                format_bits(_mean([r.gradient_bits for r in v.layers])),
+                format_percent(sparsity),
+                format_ratio(v.total.speedup[report.hardware.sync_policies[0]]),
+                format_seconds(v.train_seconds),
+            ]
+        )
+    first = report.hardware.sync_policies[0]
+    header = [
+        "variant",
+        "test accuracy",
+        "mean weight bits",
+        "mean activation bits",
+        "mean gradient bits",
+        "mean weight sparsity",
+        f"whole-step speedup ({first})",
+        "training time",
+    ]
+    return element(
+        "section",
+        element("h2", "Variants"),
+        table(header, rows),
+        element(
+            "p",
+            "Bits are per-layer means: integer bits for learned integer bitlengths, "
+            "significand fraction bits (bfloat16 has 7) for per-layer float precision.",
+            class_="note",
+        ),
+        id="variants",
+    )
+
+
+def _ops_table(report: QuickstartReport, metric: str) -> Markup:
+    policies = report.hardware.sync_policies
+    rows = []
+    for v in report.variants:
+        for op in [*v.ops, v.total]:
+            values = getattr(op, metric)
+            rows.append(
+                [v.label, plots.OP_LABELS[op.op], format_count(op.macs)]
+                + [format_ratio(values[p]) for p in policies]
+            )
+    return table(["variant", "operation", "MACs"] + [_policy_header(p) for p in policies], rows)
+
+
+def _performance_section(report: QuickstartReport) -> Markup:
+    return element(
+        "section",
+        element("h2", "Speedup and energy efficiency at iso-area"),
+        _figure(
+            plots.speedup_figure(report),
+            "speedup per variant, training operation and sync policy",
+            "Speedup over bit-parallel bfloat16 units of equal area, per training operation; "
+            "one panel per synchronisation policy.",
+        ),
+        element("details", element("summary", "speedup table"), _ops_table(report, "speedup")),
+        _figure(
+            plots.energy_figure(report),
+            "energy efficiency per variant, training operation and sync policy",
+            "Energy efficiency (baseline energy / term-serial energy) at equal area.",
+        ),
+        element(
+            "details",
+            element("summary", "energy efficiency table"),
+            _ops_table(report, "energy_efficiency"),
+        ),
+        id="performance",
+    )
+
+
+def _terms_section(report: QuickstartReport) -> Markup:
+    rows = []
+    for v in report.variants:
+        for op in [*v.ops, v.total]:
+            t = op.terms
+            share = lambda n, total=t.total: n / total if total else None  # noqa: E731
+            rows.append(
+                [
+                    v.label,
+                    plots.OP_LABELS[op.op],
+                    format_count(t.total),
+                    format_percent(share(t.zero)),
+                    format_percent(share(t.out_of_bounds)),
+                    format_percent(share(t.processed)),
+                ]
+            )
+    header = ["variant", "operation", "terms", "zero", "out-of-bounds", "processed"]
+    return element(
+        "section",
+        element("h2", "Where the terms go"),
+        _figure(
+            plots.terms_figure(report),
+            "term breakdown per variant and operation",
+            "Share of the serial operand's terms that are zero (skipped), out of the "
+            "accumulator's bounds (skipped) or processed (one cycle each).",
+        ),
+        element("details", element("summary", "term table"), table(header, rows)),
+        id="terms",
+    )
+
+
+def _sweep_section(report: QuickstartReport) -> Markup | None:
+    figure = plots.sweep_figure(report)
+    if figure is None:
+        return None
+    policies = plots.sweep_policies(report)
+    rows = [
+        [v.label, format_ratio(point.area_ratio)]
+        + [format_ratio(point.speedup.get(p)) for p in policies]
+        for v in report.variants
+        for point in sorted(v.iso_area_sweep, key=lambda p: p.area_ratio)
+    ]
+    header = ["variant", "area ratio"] + [_policy_header(p) for p in policies]
+    return element(
+        "section",
+        element("h2", "Iso-area sweep"),
+        _figure(
+            figure,
+            "whole-step speedup against area ratio",
+            "Whole-step speedup as more term-serial PEs fit in the area of one bit-parallel "
+            "PE; the dashed line marks the ratio used above.",
+        ),
+        element("details", element("summary", "sweep table"), table(header, rows)),
+        id="sweep",
+    )
+
+
+def _bits_cell(variant: VariantResult, layer: str) -> str:
+    row = next((r for r in variant.layers if r.layer == layer), None)
+    if row is None or variant.bits_kind == "none":
+        if row is not None and row.weight_sparsity is not None:
+            return "sparsity " + format_percent(row.weight_sparsity)
+        return MISSING
+    parts = [
+        f"{name} {format_bits(value)}"
+        for name, value in (
+            ("w", row.weight_bits),
+            ("a", row.activation_bits),
+            ("g", row.gradient_bits),
+        )
+        if value is not None
+    ]
+    return " · ".join(parts) or MISSING
+
+
+def _bits_section(report: QuickstartReport) -> Markup:
+    layers: list[str] = []
+    for v in report.variants:
+        layers += [r.layer for r in v.layers if r.layer not in layers]
+    rows = [[layer] + [_bits_cell(v, layer) for v in report.variants] for layer in layers]
+    return element(
+        "section",
+        element("h2", "Precision per layer"),
+        _figure(
+            plots.bits_figure(report),
+            "learned bits per layer",
+            "Learned bitlength of each layer's weights (w), input activations (a) and output "
+            "gradients (g).",
+        ),
+        table(["layer"] + [v.label for v in report.variants], rows),
+        id="bits",
+    )
+
+
+def _codec_section(report: QuickstartReport) -> Markup | None:
+    figure = plots.codec_figure(report)
+    if figure is None:
+        return None
+    classes = plots.codec_classes(report)
+    rows = []
+    for v in report.variants:
+        by_class = {c.tensor_class: c.bits_per_value for c in v.codec}
+        rows.append([v.label] + [format_bits(by_class.get(c)) for c in classes])
+    return element(
+        "section",
+        element("h2", "Off-chip codec"),
+        _figure(
+            figure,
+            "codec bits per value",
+            "Bits per value after the lossless off-chip codec (16 for raw bfloat16).",
+        ),
+        table(["variant"] + [f"{c} (bits/value)" for c in classes], rows),
+        id="codec",
+    )
+
+
+def _provenance_section(report: QuickstartReport) -> Markup:
+    prov = report.provenance
+    machine = prov.get("machine") or {}
+    facts = [
+        ["thrifty version", format_plain(prov.get("thrifty_version"))],
+        ["created (UTC)", format_plain(prov.get("created_utc"))],
+        ["seed", format_plain(prov.get("seed"))],
+    ]
+    facts += [[f"machine: {key}", format_plain(value)] for key, value in machine.items()]
+    data = report.dataset
+    facts += [
+        ["data set", data.name],
+        ["training examples", format_count(data.train_examples)],
+        ["test examples", format_count(data.test_examples)],
+        ["hardware preset", report.hardware.preset or MISSING],
+    ]
+    config = json.dumps(prov.get("config"), indent=2, sort_keys=True, default=str)
+    return element(
+        "section",
+        element("h2", "Provenance"),
+        table(["item", "value"], facts, numeric=False),
+        element("details", element("summary", "configuration"), element("pre", config)),
+        id="provenance",
+    )
+
+
+def render_html_report(report: QuickstartReport | Mapping[str, Any]) -> str:
+    """The complete HTML page of `report` (a record or a `report.json` dict)."""
+    if not isinstance(report, QuickstartReport):
+        report = load_report(report)
+    claims = report.claims or evaluate_claims(report)
+    head = element(
+        "head",
+        Markup('<meta charset="utf-8">'),
+        Markup(f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'),
+        Markup('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+        element("title", PAGE_TITLE),
+        element("style", Markup(STYLE_SHEET)),
+    )
+    body = element(
+        "body",
+        element(
+            "main",
+            _header(report),
+            _claims_section(claims),
+            _variants_section(report),
+            _performance_section(report),
+            _terms_section(report),
+            _sweep_section(report),
+            _bits_section(report),
+            _codec_section(report),
+            _provenance_section(report),
+        ),
+    )
+    return "<!DOCTYPE html>\n" + element("html", head, body, lang="en") + "\n"
+
+
+def write_html_report(report: QuickstartReport | Mapping[str, Any], path: str | Path) -> Path:
+    """Render `report` and write it to `path` atomically; return the path."""
+    path = Path(path)
+    write_text_atomic(path, render_html_report(report))
+    return path
+
+
+__all__ = ["render_html_report", "write_html_report"]
