@@ -79,11 +79,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per model")
     parser.add_argument("--models", nargs="*", default=list(CASES), help="models to time")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads")
+    parser.add_argument("--name", default="quant_overhead", help="result file name")
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     results = [measure(name, args.repeats) for name in args.models]
-    config = {"batch": BATCH, "threads": THREADS, "repeats": args.repeats, "target_ratio": 1.5}
-    path = write_result("quant_overhead", results, config, SEED)
+    config = {
+        "batch": BATCH,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "target_ratio": 1.5,
+    }
+    path = write_result(args.name, results, config, SEED)
     for row in results:
         print(
             f"{row['model']:>10}: float {row['float_step_median_s'] * 1e3:8.1f} ms  "
