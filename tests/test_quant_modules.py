@@ -296,3 +296,36 @@ def test_overrides_apply_per_layer_first_and_last() -> None:
     model(x)
     assert seen["x"].unique().numel() > 256  # left in float
     copy.deepcopy(model)(x)
+
+
+def test_float_mantissa_and_symmetric_kinds_in_a_model() -> None:
+    config = thrifty.QuantConfig.model_validate(
+        {"weight": {"kind": "float_mantissa"}, "activation": {"kind": "int_symmetric"}}
+    )
+    model = thrifty.quantize(nn.Sequential(nn.Linear(6, 4)), config)
+    seen = {}
+    model[0].operand_tap.register_forward_hook(lambda m, args, out: seen.update(q=out))
+    x = torch.randn(3, 6)
+    model(x).sum().backward()
+    w = model[0].weight.detach()
+    assert torch.equal(seen["q"][1], w.to(torch.bfloat16).float())  # 7 fraction bits
+    scale = x.abs().max()
+    step = scale / 127
+    assert torch.equal(seen["q"][0], torch.round(x / step) * step)
+    assert model[0].weight_quantizer.bits.grad is not None
+
+
+def test_public_names_are_exported() -> None:
+    for name in (
+        "QuantConfig",
+        "quantize",
+        "BitlengthRegularizer",
+        "param_groups",
+        "freeze",
+        "summary",
+        "save",
+        "load",
+        "QuantizationError",
+        "__version__",
+    ):
+        assert name in thrifty.__all__ and hasattr(thrifty, name)

@@ -21,20 +21,31 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def fused_int(
-    x, rows, p_size, lo, step0, step1, alpha, lim0, lim1, symmetric, clamp, out, diff
-):  # pragma: no cover
-    """out = Q0 + alpha·(Q1 − Q0), diff = Q1 − Q0, with Qk = code_k·step_k (+ lo)."""
+def _step_and_limit(level_bits, low, high, symmetric):  # pragma: no cover
+    """(step, number of levels above zero) exactly as `functional._int_levels` and `int_quantize`
+    compute them in float32: 2^b − 1 (or 2^(b−1) − 1) is exact, then one IEEE division."""
+    if symmetric:
+        levels = np.float32((1 << (level_bits - 1)) - 1)
+        scale = max(abs(low), abs(high))
+        return (scale / levels if scale > 0 else np.float32(1.0)), levels
+    levels = np.float32((1 << level_bits) - 1)
+    span = high - low
+    return (span / levels if span > 0 else np.float32(1.0)), levels
+
+
+@numba.njit(cache=True, nogil=True)
+def fused_int(x, rows, bits, lo, hi, symmetric, clamp, out, diff):  # pragma: no cover
+    """out = Q0 + α·(Q1 − Q0), diff = Q1 − Q0, with b = floor(n), α = n − b per bitlength."""
+    p_size = bits.size
     b_size = x.size // rows
     zero = np.float32(0.0)
     for row in range(rows):
         p = row % p_size
-        s0 = step0[p]
-        s1 = step1[p]
-        al = alpha[p]
-        l0 = lim0[p]
-        l1 = lim1[p]
+        level = np.floor(bits[p])
+        al = bits[p] - level
         offset = lo[p]
+        s0, l0 = _step_and_limit(int(level), offset, hi[p], symmetric)
+        s1, l1 = _step_and_limit(int(level) + 1, offset, hi[p], symmetric)
         base = row * b_size
         if symmetric:
             for i in range(base, base + b_size):
@@ -63,15 +74,15 @@ def fused_int(
 
 
 @numba.njit(cache=True, nogil=True)
-def single_int(x, rows, p_size, lo, step0, lim0, symmetric, clamp, out):  # pragma: no cover
-    """out = Q0 only (integer bitlength, no gradient for it)."""
+def single_int(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
+    """out = Q(x, b) only, for integer bitlengths that need no gradient."""
+    p_size = bits.size
     b_size = x.size // rows
     zero = np.float32(0.0)
     for row in range(rows):
         p = row % p_size
-        s0 = step0[p]
-        l0 = lim0[p]
         offset = lo[p]
+        s0, l0 = _step_and_limit(int(bits[p]), offset, hi[p], symmetric)
         base = row * b_size
         if symmetric:
             for i in range(base, base + b_size):
@@ -88,8 +99,9 @@ def single_int(x, rows, p_size, lo, step0, lim0, symmetric, clamp, out):  # prag
 
 
 @numba.njit(cache=True, nogil=True)
-def grad_sum(grad, diff, rows, p_size, partial):  # pragma: no cover
+def grad_sum(grad, diff, rows, partial):  # pragma: no cover
     """partial[p] = Σ grad·diff over the rows of bitlength p, accumulated in float64."""
+    p_size = partial.size
     b_size = grad.size // rows
     partial[:] = 0.0
     for row in range(rows):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 #: float32 fraction bits; a significand rounded to k bits drops 23 − k of them.
@@ -114,12 +115,12 @@ class _FusedFractional(torch.autograd.Function):
         clamp: bool,
     ) -> torch.Tensor:
         with torch.no_grad():
-            b = torch.floor(n)
-            alpha = n - b
             plan = _kernel_plan(x, kind, (n, lo, hi))
             if plan is not None:
-                out, difference = _kernel_fused(x, b, alpha, lo, hi, kind, clamp, plan)
+                out, difference = _kernel_fused(x, n, lo, hi, kind, clamp, plan)
             else:
+                b = torch.floor(n)
+                alpha = n - b
                 low, high = _both_levels(x, b, lo, hi, kind, clamp)
                 difference = high.sub_(low)
                 out = low.addcmul_(alpha, difference)
@@ -153,7 +154,9 @@ def _kernel_plan(
         return None
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim == 0:
         return None
-    keep = torch.broadcast_shapes(*(p.shape for p in params if p is not None))
+    keep = _broadcast(*(tuple(p.shape) for p in params if p is not None))
+    if keep is None:
+        return None
     if len(keep) != x.ndim and math.prod(keep) != 1:
         return None
     varying = [d for d, size in enumerate(keep) if size != 1]
@@ -167,39 +170,43 @@ def _kernel_plan(
     return (a, math.prod(keep), b), keep
 
 
-def _flat(t: torch.Tensor, keep: tuple[int, ...]) -> torch.Tensor:
-    return t.to(torch.float32).expand(keep).reshape(-1).contiguous()
+def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """numpy broadcasting of a few small shapes (torch.broadcast_shapes is slow); None if
+    they do not broadcast."""
+    if all(shape == shapes[0] for shape in shapes):
+        return shapes[0]
+    ndim = max(len(shape) for shape in shapes)
+    result = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate((1,) * (ndim - len(shape)) + shape):
+            if size != 1:
+                if result[i] not in (1, size):
+                    return None
+                result[i] = size
+    return tuple(result)
 
 
-def _kernel_fused(x, b, alpha, lo, hi, kind, clamp, plan):
+def _flat(t: torch.Tensor, keep: tuple[int, ...]) -> np.ndarray:
+    """A small per-bitlength tensor as a flat float32 numpy array (a view when possible)."""
+    t = t.detach()
+    if tuple(t.shape) != tuple(keep):
+        t = t.expand(keep)
+    return t.to(torch.float32).reshape(-1).contiguous().numpy()
+
+
+def _kernel_fused(x, n, lo, hi, kind, clamp, plan):
     from thrifty.quant import _kernels
 
-    shape3, keep = plan
-    symmetric = kind == "int_symmetric"
-    steps, limits = [], []
-    for level in (b, b + 1.0):
-        levels = _int_levels(level, symmetric)
-        if symmetric:
-            scale = torch.maximum(lo.abs(), hi.abs())
-            step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
-        else:
-            step = torch.where(hi - lo > 0, (hi - lo) / levels, torch.ones_like(hi))
-        steps.append(_flat(step, keep).numpy())
-        limits.append(_flat(levels, keep).numpy())
-    a, p, _ = shape3
+    (a, p, _), keep = plan
     out = torch.empty(x.shape, dtype=torch.float32)
     difference = torch.empty(x.shape, dtype=torch.float32)
     _kernels.fused_int(
         x.detach().contiguous().view(-1).numpy(),
         a * p,
-        p,
-        _flat(lo, keep).numpy(),
-        steps[0],
-        steps[1],
-        _flat(alpha, keep).numpy(),
-        limits[0],
-        limits[1],
-        symmetric,
+        _flat(n, keep),
+        _flat(lo, keep),
+        _flat(hi, keep),
+        kind == "int_symmetric",
         clamp,
         out.view(-1).numpy(),
         difference.view(-1).numpy(),
@@ -210,24 +217,15 @@ def _kernel_fused(x, b, alpha, lo, hi, kind, clamp, plan):
 def _kernel_single(x, b, lo, hi, kind, clamp, plan):
     from thrifty.quant import _kernels
 
-    shape3, keep = plan
-    symmetric = kind == "int_symmetric"
-    levels = _int_levels(b, symmetric)
-    if symmetric:
-        scale = torch.maximum(lo.abs(), hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
-    else:
-        step = torch.where(hi - lo > 0, (hi - lo) / levels, torch.ones_like(hi))
-    a, p, _ = shape3
+    (a, p, _), keep = plan
     out = torch.empty(x.shape, dtype=torch.float32)
     _kernels.single_int(
         x.detach().contiguous().view(-1).numpy(),
         a * p,
-        p,
-        _flat(lo, keep).numpy(),
-        _flat(step, keep).numpy(),
-        _flat(levels, keep).numpy(),
-        symmetric,
+        _flat(b, keep),
+        _flat(lo, keep),
+        _flat(hi, keep),
+        kind == "int_symmetric",
         clamp,
         out.view(-1).numpy(),
     )
@@ -238,15 +236,11 @@ def _kernel_grad(grad_out, difference, plan):
     from thrifty.quant import _kernels
 
     (a, p, _), keep = plan
-    partial = torch.empty(p, dtype=torch.float64)
+    partial = np.empty(p, dtype=np.float64)
     _kernels.grad_sum(
-        grad_out.contiguous().view(-1).numpy(),
-        difference.view(-1).numpy(),
-        a * p,
-        p,
-        partial.numpy(),
+        grad_out.contiguous().view(-1).numpy(), difference.view(-1).numpy(), a * p, partial
     )
-    return partial.to(grad_out.dtype).view(keep)
+    return torch.from_numpy(partial).to(grad_out.dtype).view(keep)
 
 
 _USE_KERNELS = [True]

@@ -12,6 +12,7 @@ QuantizationError naming the layer otherwise.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +20,13 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.functional import fractional_quantize
 from thrifty.quant.layout import Layout, reduce_range
+
+
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    """True when every value is finite; on CPU through numpy, cheaper for tiny tensors."""
+    if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
+        return all(bool(np.isfinite(t.detach().numpy()).all()) for t in tensors)
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 class Quantizer(nn.Module):
@@ -63,10 +71,8 @@ class Quantizer(nn.Module):
         self.bitlength.requires_grad_(False)
 
     def _check(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
-        finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
-        finite &= torch.isfinite(self.bitlength).all()
-        if not bool(finite):
-            what = "bitlength" if not bool(torch.isfinite(self.bitlength).all()) else "range"
+        if not _all_finite(lo, hi, self.bitlength):
+            what = "range" if _all_finite(self.bitlength) else "bitlength"
             raise QuantizationError(
                 f"layer {self.layer_name!r}: the {self.role} quantizer's {what} is not finite "
                 f"(NaN or Inf reached it; granularity {self.layout.granularity}); check the "
