@@ -165,15 +165,9 @@ def _offchip_bits(
     if config.memory.use_codec:
         from thrifty.hw.codec import encoded_size_bits
 
-        coded = sum(
-            int(
-                encoded_size_bits(
-                    torch.as_tensor(np.ascontiguousarray(x, np.float32)).to(torch.bfloat16),
-                    config.memory.codec,
-                )
-            )  # fmt: skip
-            for x in arrays
-        )
+        codec = config.memory.codec
+        as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
+        coded = sum(int(encoded_size_bits(x, codec)) for x in as_bf16)
     return {"uncompressed": plain, "codec": coded}
 
 
