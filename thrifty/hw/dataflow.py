@@ -148,7 +148,15 @@ def geometry_from_dict(geometry: Mapping[str, Any]) -> LayerGeometry:
                 f"padding {padding_value!r} is not understood; use 'valid', 'same' or integers"
             )
     else:
-        pads = [(p, p) for p in _pair(padding_value, dims, "padding")]
+        before = _pair(padding_value, dims, "padding")
+        after = _pair(geometry.get("padding_end", before), dims, "padding_end")
+        pads = list(zip(before, after, strict=True))
+    mode = geometry.get("padding_mode", "zeros")
+    if mode != "zeros" and any(pads):
+        raise SimulationError(
+            f"padding_mode {mode!r} cannot be simulated (only 'zeros'): the input gradient of "
+            "reflect/replicate/circular padding is not a convolution; use zero padding"
+        )
     if dims == 1:
         stride, dilation, kernel = (1, *stride), (1, *dilation), (1, *kernel)
         pads = [(0, 0), *pads]
@@ -246,9 +254,16 @@ def lower(
     return _lower(op, geometry, tensors, torch.float64 if float64 else torch.float32)
 
 
+def as_tensor(x: Any) -> torch.Tensor:
+    """A torch tensor (any float dtype) or array-like as a CPU torch tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    return torch.as_tensor(np.asarray(x))
+
+
 def _lower(op: str, geometry: LayerGeometry, tensors: Mapping[str, Any], dtype) -> MatrixProduct:
     g = geometry
-    t = {name: torch.as_tensor(np.asarray(tensors[name])).to(dtype) for name in OPERANDS[op]}
+    t = {name: as_tensor(tensors[name]).to(dtype) for name in OPERANDS[op]}
     groups = g.groups
     cin_g, cout_g = g.in_channels // groups, g.out_channels // groups
     weight = t.get("weight")

@@ -52,6 +52,8 @@ class OpResult:
     offchip_bits: dict[str, int | None]
     sampled_fraction: float = 1.0
     oracle_terms: dict[str, float] = field(default_factory=dict)
+    epoch: int | None = None
+    step: int | None = None
 
     def __add__(self, other: OpResult) -> OpResult:
         values = {}
@@ -59,6 +61,8 @@ class OpResult:
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name in ("layer", "op", "serial_operand"):
                 values[f.name] = a if a == b else "mixed"
+            elif f.name in ("epoch", "step"):
+                values[f.name] = a if a == b else None
             elif f.name == "sampled_fraction":
                 values[f.name] = min(a, b)
             elif f.name == "oracle_terms":

@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from thrifty.errors import SimulationError
 from thrifty.hw._pe_backend import pe_matmul
 from thrifty.hw.accelerator import SYNC_POLICIES, HardwareConfig
 from thrifty.hw.area import AreaReport, area_report, iso_area_tiles
 from thrifty.hw.dataflow import (
     OPERANDS,
     MatrixProduct,
+    as_tensor,
     assemble_output,
     geometry_from_dict,
     lower,
@@ -200,6 +202,12 @@ def simulate_operation(
     `seed_offset` decorrelates the samples of different operations of one trace.
     """
     geo = geometry_from_dict(geometry)
+    if op not in OPERANDS:
+        raise SimulationError(f"unknown operation {op!r}; choose one of {list(OPERANDS)}")
+    missing = [name for name in OPERANDS[op] if name not in tensors]
+    if missing:
+        raise SimulationError(f"{layer} {op} needs tensors {list(OPERANDS[op])}; missing {missing}")
+    tensors = {name: as_tensor(tensors[name]).float().numpy() for name in OPERANDS[op]}
     product = lower(op, geo, tensors)
     setting = getattr(config.dataflow, op)
     sampled = config.sampling.fraction < 1.0
