@@ -1,17 +1,11 @@
-"""Where the simulator gets the term-serial PE from: `thrifty.hw.PEConfig` and `pe_matmul`.
-
-Until the PE of issue 3 is merged, a simplified stand-in with the same contract is used.
-"""
+"""Where the simulator gets the term-serial PE from (issue 3): `PEConfig` and `pe_matmul`."""
 
 from __future__ import annotations
 
-try:  # the real PE (issue 3)
-    from thrifty.hw import PEConfig, pe_matmul  # type: ignore[attr-defined]
+from thrifty.hw.pe_config import PEConfig
+from thrifty.hw.pe_matmul import pe_matmul
 
-    STANDIN = False
-except ImportError:  # pragma: no cover - removed once the PE lands
-    from thrifty.hw._pe_standin import PEConfig, pe_matmul
+#: Bits of a bfloat16 significand, hidden bit included: the term slots of a bit-serial lane.
+SIGNIFICAND_BITS = 8
 
-    STANDIN = True
-
-__all__ = ["STANDIN", "PEConfig", "pe_matmul"]
+__all__ = ["SIGNIFICAND_BITS", "PEConfig", "pe_matmul"]

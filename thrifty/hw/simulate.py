@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from thrifty.errors import SimulationError
-from thrifty.hw._pe_backend import pe_matmul
+from thrifty.hw._pe_backend import SIGNIFICAND_BITS, pe_matmul
 from thrifty.hw.accelerator import SYNC_POLICIES, HardwareConfig
 from thrifty.hw.area import AreaReport, area_report, iso_area_tiles
 from thrifty.hw.dataflow import (
@@ -45,7 +45,7 @@ _STATS = ("tile", "row", "ideal", "pe_cycles", "terms_total", "terms_out_of_boun
 
 def window_bits(config: HardwareConfig) -> int:
     """Accumulator window W of the PE: significand bits plus guard bits."""
-    return int(config.pe.accumulator_bits) + int(config.pe.guard_bits)
+    return int(config.pe.window_bits)
 
 
 def accelerator_area(config: HardwareConfig) -> AreaReport:
@@ -137,11 +137,11 @@ def _estimate(runs: list[_GroupRun], sampled: bool) -> _Estimate:
             per_cluster = run.stats[name].sum(axis=1 - run.clusters_axis).astype(np.float64)
             taken = per_cluster.size
             scale = run.clusters / taken
-            totals[name] += scale * per_cluster.sum()
+            totals[name] += float(scale * per_cluster.sum())
             if sampled and taken > 1:
                 s2 = per_cluster.var(ddof=1)
                 fpc = 1.0 - taken / run.clusters
-                variances[name] += run.clusters**2 * fpc * s2 / taken
+                variances[name] += float(run.clusters**2 * fpc * s2 / taken)
     costs = None
     if not sampled:
         costs = {p: np.concatenate([r.stats[p].ravel() for r in runs]) for p in SYNC_POLICIES}
@@ -261,9 +261,12 @@ def simulate_operation(
         for ratio in config.area.sweep
     }
     t = est.totals
+    # A bit-serial lane would spend one slot per significand bit of every lane of every step;
+    # the PE skips the zero ones (zero bits, zero operands, missing lanes) and out-of-bounds ones.
+    slots = float(pe_steps * lanes * SIGNIFICAND_BITS)
     terms = {
-        "total": t["terms_total"],
-        "zero": max(0.0, t["terms_total"] - t["terms_out_of_bounds"] - t["terms_processed"]),
+        "total": slots,
+        "zero": slots - t["terms_total"],
         "out_of_bounds": t["terms_out_of_bounds"],
         "processed": t["terms_processed"],
     }

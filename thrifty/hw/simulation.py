@@ -18,7 +18,6 @@ from typing import Any
 from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
 from thrifty.errors import SimulationError
-from thrifty.hw._pe_backend import STANDIN
 from thrifty.hw.accelerator import HardwareConfig
 from thrifty.hw.area import AreaReport, iso_area_tiles
 from thrifty.hw.dataflow import OPS
@@ -54,7 +53,6 @@ class Simulation:
         return {
             "schema_version": SIMULATION_SCHEMA_VERSION,
             "source": self.source,
-            "pe_model": "stand-in (issue 3 PE not merged)" if STANDIN else "thrifty.hw.pe_matmul",
             "layers": [r.to_dict(conf) for r in self.layers],
             "total": self.total.to_dict(conf),
             "by_op": {op: r.to_dict(conf) for op, r in self.by_op().items()},
