@@ -210,11 +210,17 @@ def _as4d(x: torch.Tensor, geometry: LayerGeometry) -> torch.Tensor:
 
 
 def _im2col(x: torch.Tensor, geometry: LayerGeometry, pad: Sequence[int], stride, dilation):
-    """(N, C, H, W) → (N·L, C·kh·kw) with rows ordered (n, out row, out col)."""
+    """(N, C, H, W) → (N·L, C·kh·kw) with rows ordered (n, out row, out col): one strided copy."""
     top, bottom, left, right = pad
-    x = F.pad(x, (left, right, top, bottom))
-    cols = F.unfold(x, geometry.kernel, dilation=dilation, stride=stride)
-    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    x = F.pad(x, (left, right, top, bottom)).contiguous()
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    kh, kw = geometry.kernel
+    n, c, h, w = x.shape
+    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    s_n, s_c, s_h, s_w = x.stride()
+    view = x.as_strided((n, ho, wo, c, kh, kw), (s_n, s_h * sh, s_w * sw, s_c, s_h * dh, s_w * dw))
+    return view.reshape(n * ho * wo, c * kh * kw)
 
 
 def _dilated_grad(grad: torch.Tensor, geometry: LayerGeometry) -> torch.Tensor:

@@ -159,14 +159,18 @@ def _offchip_bits(
     op: str, geometry, tensors: Mapping[str, Any], product: MatrixProduct, config: HardwareConfig
 ) -> dict[str, int | None]:
     """Each operand tensor read once and the result written once (perfect on-chip reuse)."""
-    outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
-    result = assemble_output(op, geometry, outputs)
-    arrays = [np.asarray(tensors[name]) for name in OPERANDS[op]] + [result]
-    plain = sum(int(x.size) for x in arrays) * config.memory.value_bits
+    inputs = [np.asarray(tensors[name]) for name in OPERANDS[op]]
+    shape = product.shape
+    plain = (sum(int(x.size) for x in inputs) + shape.groups * shape.m * shape.n) * (
+        config.memory.value_bits
+    )
     coded = None
     if config.memory.use_codec:
         from thrifty.hw.codec import encoded_size_bits
 
+        # The result's encoded size needs its values: the float32 product of the factors.
+        outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
+        arrays = [*inputs, assemble_output(op, geometry, outputs)]
         codec = config.memory.codec
         as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
         coded = sum(int(encoded_size_bits(x, codec)) for x in as_bf16)
