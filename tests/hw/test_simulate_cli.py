@@ -45,3 +45,13 @@ def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "unknown key 'tile.tilez'" in proc.stderr
+
+
+def test_docs_example_runs():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "docs/examples/simulate_api.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "total mixed" in proc.stdout
