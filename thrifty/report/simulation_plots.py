@@ -20,7 +20,14 @@ TERM_PARTS = ("zero", "out_of_bounds", "processed")
 
 def _labels(records: list[Mapping[str, Any]]) -> list[str]:
     short = {"forward": "fwd", "backward_data": "bwd-d", "backward_weight": "bwd-w"}
-    return [f"{r['layer']}\n{short.get(r['op'], r['op'])}" for r in records]
+    epochs = {r.get("epoch") for r in records if r.get("epoch") is not None}
+    labels = []
+    for r in records:
+        label = f"{r['layer']}\n{short.get(r['op'], r['op'])}"
+        if len(epochs) > 1 and r.get("epoch") is not None:
+            label += f"\ne{r['epoch']}"
+        labels.append(label)
+    return labels
 
 
 def _save(fig: Any, path: Path) -> Path:
