@@ -203,7 +203,9 @@ def simulate_operation(
 ) -> OpSimulation:
     """Simulate one traced operation; `keep_values` returns the PE's outputs in tensor layout.
 
-    `seed_offset` decorrelates the samples of different operations of one trace.
+    Values are only available from full runs (`sampling.fraction` = 1): a sampled run returns
+    `values=None`. `seed_offset` decorrelates the samples of different operations of a trace.
+    Raises SimulationError for an unknown operation, missing tensors or an unsupported layer.
     """
     geo = geometry_from_dict(geometry)
     if op not in OPERANDS:
