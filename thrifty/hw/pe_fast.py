@@ -23,12 +23,14 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import leading_zeros
 
 LIMB_BITS = 30  # superaccumulator digit width: 2**33 signed additions fit an int64 limb
 LIMB_MASK = (1 << LIMB_BITS) - 1
 SA_MIN_WEIGHT = -330  # lowest bit weight held (bf16 products reach 2**-266, windows 2**-282)
 SA_LIMBS = 22  # covers weights -330 .. 329 (products reach 2**255, alignment tops 2**263)
 DIRECT_SPAN_BITS = 55  # addends spanning at most this many bits are summed in one int64
+NARROW_PRODUCT_SPREAD = 40  # 64 products of 16 bits spread over 40 bits sum below 2**62
 FLOAT32_MIN_EXPONENT = -126
 FLOAT32_MAX_EXPONENT = 127
 INF_TOP_BIT = FLOAT32_MAX_EXPONENT + 1
@@ -40,14 +42,8 @@ STAT_FIELDS = ("cycles", "terms_total", "terms_out_of_bounds", "terms_processed"
 
 @njit(cache=True)
 def _bit_length(x: int) -> int:
-    n = 0
-    while x >= 65536:
-        x >>= 16
-        n += 16
-    while x:
-        x >>= 1
-        n += 1
-    return n
+    """Number of bits of a non-negative int64 (0 for 0), via the count-leading-zeros instruction."""
+    return 64 - leading_zeros(np.uint64(x))
 
 
 @njit(cache=True)
@@ -163,6 +159,26 @@ def _sum_round(mants, exps, n, bits, limbs):
 
 
 @njit(cache=True)
+def _add_round(m1, e1, m2, e2, bits, limbs):
+    """Exact m1 * 2**e1 + m2 * 2**e2 rounded once; m1 is the accumulator (already rounded)."""
+    if m2 == 0:
+        return m1, e1, False
+    mag2 = -m2 if m2 < 0 else m2
+    if m1 == 0:
+        return _round_magnitude(m2 < 0, mag2, e2, False, bits)
+    mag1 = -m1 if m1 < 0 else m1
+    qmin = min(e1, e2)
+    tmax = max(e1 + _bit_length(mag1), e2 + _bit_length(mag2)) - 1
+    if tmax - qmin < DIRECT_SPAN_BITS:
+        total = (m1 << (e1 - qmin)) + (m2 << (e2 - qmin))
+        neg = total < 0
+        return _round_magnitude(neg, -total if neg else total, qmin, False, bits)
+    lo = (min(e1, e2) - SA_MIN_WEIGHT) // LIMB_BITS
+    hi = max(_sa_add(limbs, m1, e1), _sa_add(limbs, m2, e2))
+    return _sa_round(limbs, lo, hi, bits)
+
+
+@njit(cache=True)
 def _to_float(mant, exp, inf):
     if inf:
         return math.inf if mant > 0 else -math.inf
@@ -197,12 +213,15 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         stop = min(start + lanes, n_k)
         active = 0
         max_lsb = -(1 << 20)
+        min_lsb = 1 << 20
         for k in range(start, stop):
             ea = (np.int64(a[k]) >> 7) & 0xFF
             eb = (np.int64(b[k]) >> 7) & 0xFF
             if ea != 0 and eb != 0:
                 active += 1
-                max_lsb = max(max_lsb, ea + eb - PRODUCT_LSB_OFFSET)
+                lsb = ea + eb - PRODUCT_LSB_OFFSET
+                max_lsb = max(max_lsb, lsb)
+                min_lsb = min(min_lsb, lsb)
         idle += lanes - active
         if active == 0:
             step_out[step] = min_cycles
@@ -216,7 +235,10 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             top = max(top, acc_e + _bit_length(acc_m if acc_m > 0 else -acc_m) - 1)
         window_lsb = top - window + 1
         grid = window_lsb - 7  # lowest bit any in-bound partial product (8 bits) can reach
+        # baseline products (16 bits) go straight into one int64 when their spread allows
+        narrow = max_lsb - min_lsb <= NARROW_PRODUCT_SPREAD
         term_sum = 0
+        product_sum = 0
         step_max = 0
         j = 0
         for k in range(start, stop):
@@ -245,26 +267,34 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 v = (value_from[frac, kc] * mb) << (lsb + kc - grid)
                 term_sum += -v if neg else v
             pm = (128 | frac) * mb
-            mants[j] = -pm if neg else pm
-            exps[j] = lsb
-            j += 1
+            if neg:
+                pm = -pm
+            if narrow:
+                product_sum += pm << (lsb - min_lsb)
+            else:
+                mants[j] = pm
+                exps[j] = lsb
+                j += 1
         step_cycles = max(step_max, min_cycles)
         step_out[step] = step_cycles
         cycles += step_cycles
         step += 1
         # term-serial value: truncate toward zero to the window, then one rounding
-        trunc = (term_sum if term_sum > 0 else -term_sum) >> 7
-        if trunc != 0 and not acc_inf:
-            mants[j] = -trunc if term_sum < 0 else trunc
-            exps[j] = window_lsb
-            mants[j + 1] = acc_m
-            exps[j + 1] = acc_e
-            acc_m, acc_e, acc_inf = _sum_round(mants[j:], exps[j:], 2, bits, limbs)
+        if not acc_inf:
+            trunc = (term_sum if term_sum > 0 else -term_sum) >> 7
+            if term_sum < 0:
+                trunc = -trunc
+            acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
         # baseline: exact products plus its accumulator, one rounding
         if not base_inf:
-            mants[j] = base_m
-            exps[j] = base_e
-            base_m, base_e, base_inf = _sum_round(mants, exps, j + 1, bits, limbs)
+            if narrow:
+                base_m, base_e, base_inf = _add_round(
+                    base_m, base_e, product_sum, min_lsb, bits, limbs
+                )
+            else:
+                mants[j] = base_m
+                exps[j] = base_e
+                base_m, base_e, base_inf = _sum_round(mants, exps, j + 1, bits, limbs)
     stats[0] = cycles
     stats[1] = total
     stats[2] = oob

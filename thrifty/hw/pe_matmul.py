@@ -9,12 +9,13 @@ cycles (S = ceil(K / lanes)) plus O(M*N) for the other results.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from thrifty.errors import NumericsError
+from thrifty.errors import ConfigError, NumericsError
 from thrifty.hw.pe_config import PEConfig
 from thrifty.hw.pe_fast import matmul_kernel
 from thrifty.hw.pe_operands import kernel_arguments, operand_bits
@@ -75,3 +76,20 @@ def pe_matmul(
         idle_lane_steps=np.ascontiguousarray(stats[..., 4]),
         policy_counts=a_counts + b_counts,
     )
+
+
+def iter_pe_matmul(
+    a: torch.Tensor | np.ndarray,
+    b: torch.Tensor | np.ndarray,
+    config: PEConfig | None = None,
+    rows_per_chunk: int = 256,
+) -> Iterator[tuple[slice, MatmulResult]]:
+    """pe_matmul over chunks of `rows_per_chunk` rows of a: yields (rows of a, their result).
+
+    Memory stays O(rows_per_chunk * N * S) whatever M is.
+    """
+    if rows_per_chunk < 1:
+        raise ConfigError(f"rows_per_chunk must be >= 1; got {rows_per_chunk}")
+    for start in range(0, a.shape[0], rows_per_chunk):
+        rows = slice(start, min(start + rows_per_chunk, a.shape[0]))
+        yield rows, pe_matmul(a[rows], b, config)

@@ -19,7 +19,7 @@ from thrifty.numerics.terms import significand_tables
 def operand_bits(
     x: torch.Tensor | np.ndarray, config: PEConfig, name: str
 ) -> tuple[np.ndarray, PolicyCounts]:
-    """bfloat16 patterns (uint16) of float32/bfloat16 data, subnormal and NaN/Inf policies applied."""
+    """bfloat16 patterns (uint16) of float32/bfloat16 data, subnormal/NaN policies applied."""
     bits = to_bfloat16_bits(x, config.rounding)
     return apply_bfloat16_policies(bits, config.subnormals, config.nonfinite, name=name)
 

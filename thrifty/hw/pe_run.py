@@ -87,8 +87,9 @@ def run_pe(
     config = PEConfig() if config is None else config
     a_bits, b_bits, counts = _pair_bits(a, b, config)
     batch, k = a_bits.shape[:-1], a_bits.shape[-1]
-    a2 = np.ascontiguousarray(a_bits.reshape(-1, k))
-    b2 = np.ascontiguousarray(b_bits.reshape(-1, k))
+    n_rows = int(np.prod(batch, dtype=np.int64))
+    a2 = np.ascontiguousarray(a_bits.reshape(n_rows, k))
+    b2 = np.ascontiguousarray(b_bits.reshape(n_rows, k))
     rows = a2.shape[0]
     values = np.zeros(rows, dtype=np.float32)
     base = np.zeros(rows, dtype=np.float32)

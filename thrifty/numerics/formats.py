@@ -19,8 +19,9 @@ from thrifty.errors import NumericsError
 
 Rounding = Literal["nearest", "truncate"]
 
-#: The canonical quiet NaN bfloat16 pattern that torch produces for any float32 NaN.
-BF16_QUIET_NAN = 0x7FC0
+#: The NaN bfloat16 pattern torch's CPU tensor conversion produces for every float32 NaN
+#: (a 0-d tensor goes through a scalar path that gives 0x7FC0 instead; both are NaN).
+BF16_NAN = 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def to_bfloat16_bits(x: torch.Tensor | np.ndarray, rounding: Rounding = "nearest
     """bfloat16 bit patterns (uint16) of float32 (or bfloat16) data.
 
     `rounding="nearest"` is round-to-nearest-even, identical to `x.to(torch.bfloat16)`: finite
-    values that round past the largest bfloat16 become Inf and every NaN becomes 0x7FC0.
+    values that round past the largest bfloat16 become Inf and every NaN becomes 0xFFFF.
     `rounding="truncate"` keeps the top 16 bits (round toward zero), except that a NaN stays a NaN.
     """
     if rounding not in ("nearest", "truncate"):
@@ -144,8 +145,7 @@ def to_bfloat16_bits(x: torch.Tensor | np.ndarray, rounding: Rounding = "nearest
         out = ((u.astype(np.uint64) + bias) >> 16).astype(np.uint16)
     else:
         out = (u >> 16).astype(np.uint16)
-    out[is_nan] = BF16_QUIET_NAN
-    return out
+    return np.asarray(np.where(is_nan, np.uint16(BF16_NAN), out), dtype=np.uint16)
 
 
 def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
