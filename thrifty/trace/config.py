@@ -26,6 +26,7 @@ Op = Literal["forward", "backward_data", "backward_weight"]
 class TraceConfig(FrozenConfig):
     """What a capture records. Every field has a default; the default records everything."""
 
+    schema_version: Literal[1] = Field(1, description="Version of this config's layout.")
     epochs: list[int] | Literal["all"] = Field(
         default="all",
         description="Epochs to capture (0-based, as passed to `Capture.step(epoch=...)`), "

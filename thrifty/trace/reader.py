@@ -97,6 +97,10 @@ class LazyTensors(Mapping[str, torch.Tensor]):
     def __len__(self) -> int:
         return len(self._refs)
 
+    def __repr__(self) -> str:
+        items = ", ".join(f"{n}: {r['dtype']}{list(r['shape'])}" for n, r in self._refs.items())
+        return f"LazyTensors({items})"
+
     def info(self, name: str) -> Mapping[str, Any]:
         """Manifest data of a tensor without reading it: file, key, dtype, shape."""
         return self._refs[name]
@@ -168,6 +172,10 @@ class Trace:
 
     def __len__(self) -> int:
         return sum(len(store) for store in self.stores)
+
+    def __repr__(self) -> str:
+        folders = [str(store.folder) for store in self.stores]
+        return f"Trace({len(self)} entries in {folders})"
 
     def select(
         self,

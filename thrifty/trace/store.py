@@ -11,6 +11,7 @@ not written, capturing stops with a warning, and the training goes on. Disk erro
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from thrifty._io import write_bytes_atomic, write_json_atomic
+from thrifty._io import write_bytes_atomic, write_text_atomic
 from thrifty._version import __version__
 from thrifty.errors import TraceError
 from thrifty.trace.config import TraceConfig
@@ -125,7 +126,9 @@ class TraceWriter:
 
     def _write_manifest(self) -> None:
         try:
-            write_json_atomic(self.folder / MANIFEST_NAME, self._manifest)
+            # Compact JSON: the manifest is rewritten after every file, so its size matters.
+            text = json.dumps(self._manifest, separators=(",", ":"))
+            write_text_atomic(self.folder / MANIFEST_NAME, text + "\n")
         except OSError as error:
             if self.stopped is None:
                 self.stopped = f"writing the manifest failed: {error}"

@@ -20,8 +20,9 @@ Where training is. With no `step` call every top-level forward of `model` is a n
 (epoch 0, step 0, 1, 2, ...) and, with the default config, everything is recorded. A loop
 with a schedule calls `cap.step(epoch=..., step=..., last_step=...)` before each training step.
 
-CUDA tensors are copied into pinned CPU memory with non_blocking copies and written to disk at
-the next step boundary (or when the block ends), so training does not wait for the disk.
+CPU tensors are written to their file inside the hook; CUDA tensors are copied into pinned CPU
+memory with non_blocking copies and written at the next step boundary (or when the block
+ends), so training does not wait for the transfer. The manifest is rewritten once per step.
 """
 
 from __future__ import annotations
@@ -66,14 +67,22 @@ def select_layers(model: nn.Module, patterns: list[str]) -> list[tuple[str, nn.M
     return chosen
 
 
-def _to_cpu_async(tensor: torch.Tensor) -> torch.Tensor:
-    """A CPU copy of a CUDA tensor, into pinned memory with a non_blocking copy if possible."""
+def _needs_async_copy(tensor: torch.Tensor) -> bool:
+    """Whether a tensor lives on a device that copies to the host asynchronously (CUDA)."""
+    return tensor.is_cuda
+
+
+def _async_host_copy(tensor: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """(CPU copy, CUDA event recorded after it) of a CUDA tensor, using pinned memory and a
+    non_blocking copy on the current stream; the copy is complete once the event is."""
     try:
         buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     except RuntimeError:  # no pinned memory available: a plain (synchronous) copy
-        return tensor.to("cpu")
+        return tensor.to("cpu"), None
     buffer.copy_(tensor, non_blocking=True)
-    return buffer
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(tensor.device))
+    return buffer, event
 
 
 @dataclass
@@ -84,7 +93,7 @@ class _Group:
     part: str
     tensors: dict[str, torch.Tensor]
     meta: dict[str, dict[str, Any]]  # dtype and shape of each tensor, for the manifest
-    event: Any = None  # torch.cuda.Event recorded after the device-to-host copies
+    events: list[Any] = field(default_factory=list)  # CUDA events ending the host copies
     file: str | None = None
     failed: bool = False
 
@@ -123,6 +132,7 @@ class Capture:
         self._auto_steps = 0
         self._epoch_seen: int | None = None
         self._saw_last_step = False
+        self._paused = False
         self._auto_handle = (
             model.register_forward_pre_hook(self._on_model_forward) if self.writer else None
         )
@@ -144,8 +154,23 @@ class Capture:
         self._saw_last_step = self._saw_last_step or last_step
         return self._begin_step(epoch, step, first, last_step)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Record nothing inside this block (e.g. an evaluation pass inside a captured step)."""
+        was_attached = bool(self._layer_handles)
+        self._detach()
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            if was_attached and not self._closed:
+                self._attach()
+
     def _on_model_forward(self, module: nn.Module, args: Any) -> None:
         """Automatic numbering: each forward of the model starts step 0, 1, 2, ... of epoch 0."""
+        if self._paused:
+            return
         number = self._auto_steps
         self._auto_steps += 1
         self._begin_step(0, number, number == 0, False)
@@ -162,7 +187,7 @@ class Capture:
             and self.config.wants_epoch(epoch)
             and self.config.wants_step(step, first, last)
         )
-        if wanted and not self._layer_handles:
+        if wanted and not self._layer_handles and not self._paused:
             self._attach()
         elif not wanted and self._layer_handles:
             self._detach()
@@ -245,7 +270,7 @@ class Capture:
                 partial(self._on_grad_output, operands, context, want_data, want_weight)
             )
         if not self._deferred:
-            self.flush()
+            self._write_staged()
 
     def _on_grad_output(
         self,
@@ -267,7 +292,7 @@ class Capture:
             refs = {"grad_output": (group, "grad_output"), "activation": (operands, "activation")}
             self._entries.append(_PendingEntry("backward_weight", context, refs))
         if not self._deferred:
-            self.flush()
+            self._write_staged()
 
     # ---------------------------------------------------------------- staging and writing
     def _stage(self, layer: str, part: str, tensors: dict[str, torch.Tensor]) -> _Group | None:
@@ -283,42 +308,54 @@ class Capture:
                 "raise trace.max_bytes or capture fewer steps, layers or operations"
             )
             return None
-        deferred = any(t.is_cuda for t in tensors.values())
+        # Deferred: the group is written at the step boundary, not before the hook returns.
+        deferred = self._deferred or any(_needs_async_copy(t) for t in tensors.values())
         copies: dict[str, torch.Tensor] = {}
-        event = None
+        events = []
         for key, tensor in tensors.items():
             tensor = tensor.detach()
-            if tensor.is_cuda:
-                copies[key] = _to_cpu_async(tensor)
-                if event is None:
-                    event = torch.cuda.Event()
-                event.record(torch.cuda.current_stream(tensor.device))
+            if _needs_async_copy(tensor):
+                copies[key], event = _async_host_copy(tensor)
+                if event is not None:
+                    events.append(event)
             elif tensor.device.type == "cpu":
                 # Written before the hook returns, unless the group waits for a CUDA copy:
                 # then it needs a snapshot, as training may change the tensor in place.
                 copies[key] = tensor.clone() if deferred else tensor
             else:
                 copies[key] = tensor.to("cpu")
-        self._deferred = self._deferred or deferred
+        self._deferred = deferred
         meta = {
             k: {"dtype": dtype_name(t.dtype), "shape": list(t.shape)} for k, t in copies.items()
         }
-        group = _Group(layer, part, copies, meta, event)
+        group = _Group(layer, part, copies, meta, events)
         self._groups.append(group)
         return group
 
-    def flush(self) -> None:
-        """Write every staged group (waiting for its CUDA copy) and add the finished entries."""
+    def _write_staged(self) -> None:
+        """Write every staged group to its file (waiting for its CUDA copy first)."""
         writer = self.writer
         if writer is None:
             return
         for group in self._groups:
-            if group.event is not None:
-                group.event.synchronize()
+            for event in group.events:
+                event.synchronize()
             group.file = writer.write_file(group.layer, group.part, group.tensors)
             group.failed = group.file is None
             group.tensors = {}
         self._groups.clear()
+        self._deferred = False
+
+    def flush(self) -> None:
+        """Write what is staged, then add the finished entries to the manifest (one rewrite).
+
+        Called at each step boundary and when the block ends: files are written as soon as
+        their tensors are on the CPU, the manifest once per step, so a kill loses at most the
+        entries of the step under way.
+        """
+        self._write_staged()
+        if self.writer is None or not self._entries:
+            return
         finished = []
         for entry in self._entries:
             if any(group.failed for group, _ in entry.refs.values()):
@@ -328,8 +365,7 @@ class Capture:
                 tensors[name] = {"file": group.file, "key": key, **group.meta[key]}
             finished.append({**_entry_head(entry), "tensors": tensors})
         self._entries.clear()
-        writer.add_entries(finished)
-        self._deferred = False
+        self.writer.add_entries(finished)
 
     def close(self, complete: bool = True) -> None:
         """Write what is pending, remove every hook, mark the store complete. Idempotent."""
