@@ -8,6 +8,12 @@ DRAM model charges.
 
 from __future__ import annotations
 
+from thrifty.hw.codec.accounting import (
+    CodecRecord,
+    CodecSummary,
+    TraceCodecReport,
+    measure_trace,
+)
 from thrifty.hw.codec.config import CodecConfig, CodecMode
 from thrifty.hw.codec.encoding import channel_dim, decode, encode, encoded_size_bits
 from thrifty.hw.codec.format import EncodedTensor
@@ -15,9 +21,13 @@ from thrifty.hw.codec.format import EncodedTensor
 __all__ = [
     "CodecConfig",
     "CodecMode",
+    "CodecRecord",
+    "CodecSummary",
     "EncodedTensor",
+    "TraceCodecReport",
     "channel_dim",
     "decode",
     "encode",
     "encoded_size_bits",
+    "measure_trace",
 ]
