@@ -35,16 +35,16 @@ def test_simulate_command_writes_report_and_plots(tmp_path):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path):
+def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from thrifty.cli import main
+
     arch = tmp_path / "arch.yaml"
     arch.write_text("tile:\n  tilez: 2\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "thrifty.cli", "simulate", str(tmp_path), "--arch", str(arch)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert "unknown key 'tile.tilez'" in proc.stderr
+    monkeypatch.setattr(sys, "argv", ["thrifty", "simulate", str(tmp_path), "--arch", str(arch)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert "unknown key 'tile.tilez'" in capsys.readouterr().err
 
 
 def test_docs_example_runs():
