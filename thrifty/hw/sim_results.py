@@ -27,7 +27,8 @@ def _add(a: Any, b: Any) -> Any:
 class OpResult:
     """Simulation of one training operation of one layer (or a sum of them).
 
-    cycles / baseline_cycles: per sync policy, max(compute, off-chip) per operation (roofline).
+    cycles / baseline_cycles: per sync policy, max(compute, off-chip) per operation (roofline);
+    compute_cycles / baseline_compute_cycles: the compute bounds alone.
     cycles_variance: per policy, variance of the sampled compute-cycle estimate (0 if exact).
     sweep_cycles: `tile`-policy cycles at each iso-area ratio of the sweep.
     terms: total, zero, out_of_bounds, processed terms of the serial operand.
@@ -41,6 +42,7 @@ class OpResult:
     compute_cycles: dict[str, float]
     cycles: dict[str, float]
     baseline_cycles: dict[str, float]
+    baseline_compute_cycles: float
     memory_cycles: float
     cycles_variance: dict[str, float]
     sweep_cycles: dict[str, float]

@@ -293,6 +293,7 @@ def simulate_operation(
         compute_cycles=compute,
         cycles=cycles,
         baseline_cycles=base,
+        baseline_compute_cycles=base_compute,
         memory_cycles=memory_cycles,
         cycles_variance=variance,
         sweep_cycles=sweep,
