@@ -43,6 +43,11 @@ _STATS = ("tile", "row", "ideal", "pe_cycles", "terms_total", "terms_out_of_boun
           "terms_processed")  # fmt: skip
 
 
+#: Memory model of one chunk (bytes): per output and step, and per output.
+_BYTES_PER_STEP = 4
+_BYTES_PER_OUTPUT = 64
+
+
 def window_bits(config: HardwareConfig) -> int:
     """Accumulator window W of the PE: significand bits plus guard bits."""
     return int(config.pe.window_bits)
@@ -96,8 +101,11 @@ def _run_product(
             col_blocks = chosen
     col_idx = np.concatenate([np.arange(c * cols, min(n, (c + 1) * cols)) for c in col_blocks])
     b_sel = np.ascontiguousarray(b[:, col_idx]) if len(col_idx) != n else b
+    # Bytes held per output of a chunk: the PE's per-step cycles and our copies of them
+    # (≈ 4 per step), plus its per-output values and five int64 counters (≈ 64).
+    per_output = steps * _BYTES_PER_STEP + _BYTES_PER_OUTPUT
     budget = config.sampling.chunk_mib * 2**20
-    blocks_per_chunk = max(1, int(budget // max(1, rows * len(col_idx) * steps * 4)))
+    blocks_per_chunk = max(1, int(budget // max(1, rows * len(col_idx) * per_output)))
     stats = {name: [] for name in _STATS}
     values = np.zeros((m, n), np.float32) if keep_values else None
     for start in range(0, len(row_blocks), blocks_per_chunk):
