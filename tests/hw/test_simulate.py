@@ -224,3 +224,14 @@ def test_config_errors_name_the_key(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("tile:\n  tiles: 2\n")
     assert load_hardware_config(good).tile.tiles == 2
+
+
+def test_chunking_does_not_change_results():
+    geometry, tensors = _tiny_conv()
+    for op in ("forward", "backward_data", "backward_weight"):
+        one = simulate_operation("c", op, geometry, tensors, _config(), keep_values=True)
+        tiny = _config(sampling={"chunk_mib": 1e-6})  # one row of output tiles per chunk
+        many = simulate_operation("c", op, geometry, tensors, tiny, keep_values=True)
+        np.testing.assert_array_equal(one.values, many.values)
+        assert one.result.compute_cycles == many.result.compute_cycles
+        assert one.result.terms == many.result.terms
