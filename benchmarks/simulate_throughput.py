@@ -24,7 +24,7 @@ import torch
 import thrifty.trace
 from benchmarks._common import write_result
 from thrifty.hw.accelerator import load_hardware_config
-from thrifty.hw.simulation import simulate_trace
+from thrifty.hw.simulation import simulate_entries, simulate_trace
 from thrifty.models import build_model
 
 SEED = 0
@@ -49,16 +49,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="Batch size of the traced step.")
     parser.add_argument("--arch", default="default", help="Accelerator preset or YAML file.")
     parser.add_argument("--jobs", type=int, default=1, help="Processes over operations.")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="Simulate only the first N operations (0: all)."
+    )
     args = parser.parse_args()
     config = load_hardware_config(args.arch)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "trace"
         capture_resnet20_step(folder, args.batch)
         entries = len(thrifty.trace.open(folder))
-        # Warm the numba kernels (cached on disk after the first run) on a small layer.
         tracemalloc.start()
         start = time.perf_counter()
-        simulation = simulate_trace(folder, config, jobs=args.jobs)
+        if args.limit:
+            simulation = simulate_entries(list(thrifty.trace.open(folder))[: args.limit], config)
+        else:
+            simulation = simulate_trace(folder, config, jobs=args.jobs)
         seconds = time.perf_counter() - start
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -68,6 +73,7 @@ def main() -> None:
         "model": "resnet20",
         "batch": args.batch,
         "operations": entries,
+        "operations_simulated": len(simulation.layers),
         "simulated_macs": macs,
         "seconds": seconds,
         "macs_per_second": macs / seconds,
