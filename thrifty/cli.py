@@ -12,7 +12,11 @@ import typer
 
 from thrifty._version import __version__
 
-_COMMAND_MODULES: tuple[str, ...] = ("thrifty.trace.commands", "thrifty.hw.codec.commands")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "thrifty.trace.commands",
+    "thrifty.hw.codec.commands",
+    "thrifty.hw.sim_commands",
+)
 
 app = typer.Typer(
     name="thrifty",

@@ -1,0 +1,57 @@
+"""`thrifty simulate`: table, simulation.json and plots from a real trace; config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.hw._sim_helpers import FASHION, capture_small_cnn_step
+from thrifty.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST IDX files are not installed")
+def test_simulate_command_writes_report_and_plots(tmp_path):
+    trace = capture_small_cnn_step(tmp_path / "trace", batch=2)
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("name: small\ntile:\n  tiles: 2\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["simulate", str(trace), "--arch", str(arch), "--sample", "0.5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "total" in result.output and "speedup" in result.output
+    data = json.loads((out / "simulation.json").read_text())
+    assert data["config"]["name"] == "small" and data["config"]["sampling"]["fraction"] == 0.5
+    assert data["total"]["macs"] == sum(r["macs"] for r in data["layers"])
+    for name in ("speedup.png", "terms.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from thrifty.cli import main
+
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("tile:\n  tilez: 2\n")
+    monkeypatch.setattr(sys, "argv", ["thrifty", "simulate", str(tmp_path), "--arch", str(arch)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert "unknown key 'tile.tilez'" in capsys.readouterr().err
+
+
+def test_docs_example_runs():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "docs/examples/simulate_api.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "total mixed" in proc.stdout

@@ -1,0 +1,139 @@
+"""Immutable, additive simulation records: one per layer × operation, summed into a total.
+
+Every stored field is a count that adds up across operations run one after another (cycles,
+terms, bits, picojoules, variances of sampled estimates); ratios (speedup, energy efficiency)
+and confidence intervals are derived from the sums, never stored, so a network's record is
+exactly the sum of its layers' records. Units are in the key names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from statistics import NormalDist
+from typing import Any
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, Mapping):
+        return {key: _add(a[key], b[key]) for key in a}
+    if a is None or b is None:
+        return None
+    return a + b
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """Simulation of one training operation of one layer (or a sum of them).
+
+    cycles / baseline_cycles: per sync policy, max(compute, off-chip) per operation (roofline);
+    compute_cycles / baseline_compute_cycles: the compute bounds alone.
+    cycles_variance: per policy, variance of the sampled compute-cycle estimate (0 if exact).
+    sweep_cycles: `tile`-policy cycles at each iso-area ratio of the sweep.
+    terms: total, zero, out_of_bounds, processed terms of the serial operand.
+    """
+
+    layer: str
+    op: str
+    serial_operand: str
+    macs: int
+    output_tiles: int
+    compute_cycles: dict[str, float]
+    cycles: dict[str, float]
+    baseline_cycles: dict[str, float]
+    baseline_compute_cycles: float
+    memory_cycles: float
+    cycles_variance: dict[str, float]
+    sweep_cycles: dict[str, float]
+    sweep_baseline_cycles: float
+    terms: dict[str, float]
+    energy_pj: dict[str, float]
+    baseline_energy_pj: dict[str, float]
+    sram_bits: int
+    offchip_bits: dict[str, int | None]
+    sampled_fraction: float = 1.0
+    oracle_terms: dict[str, float] = field(default_factory=dict)
+    epoch: int | None = None
+    step: int | None = None
+
+    def __add__(self, other: OpResult) -> OpResult:
+        values = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ("layer", "op", "serial_operand"):
+                values[f.name] = a if a == b else "mixed"
+            elif f.name in ("epoch", "step"):
+                values[f.name] = a if a == b else None
+            elif f.name == "sampled_fraction":
+                values[f.name] = min(a, b)
+            elif f.name == "oracle_terms":
+                values[f.name] = {}
+            else:
+                values[f.name] = _add(a, b)
+        return OpResult(**values)
+
+    @property
+    def speedup(self) -> dict[str, float]:
+        """Baseline cycles over term-serial cycles, per sync policy."""
+        return {p: _ratio(self.baseline_cycles[p], c) for p, c in self.cycles.items()}
+
+    @property
+    def energy_total_pj(self) -> float:
+        """Total term-serial energy (pJ)."""
+        return float(sum(self.energy_pj.values()))
+
+    @property
+    def baseline_energy_total_pj(self) -> float:
+        """Total baseline energy (pJ)."""
+        return float(sum(self.baseline_energy_pj.values()))
+
+    @property
+    def energy_efficiency(self) -> float:
+        """Baseline energy over term-serial energy (> 1: the term-serial design saves energy)."""
+        return _ratio(self.baseline_energy_total_pj, self.energy_total_pj)
+
+    def cycles_interval(self, confidence: float) -> dict[str, list[float]]:
+        """Normal-approximation interval of the cycles per policy (zero width when exact)."""
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        out = {}
+        for policy, value in self.cycles.items():
+            half = z * math.sqrt(max(0.0, self.cycles_variance[policy]))
+            floor = self.memory_cycles if value == self.memory_cycles else 0.0
+            out[policy] = [max(value - half, floor), value + half]
+        return out
+
+    def to_dict(self, confidence: float = 0.95) -> dict[str, Any]:
+        """JSON-ready record, with the derived ratios and intervals added."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["speedup"] = self.speedup
+        data["energy_pj"] = {**self.energy_pj, "total_pj": self.energy_total_pj}
+        data["baseline_energy_pj"] = {
+            **self.baseline_energy_pj,
+            "total_pj": self.baseline_energy_total_pj,
+        }
+        data["energy_efficiency"] = self.energy_efficiency
+        data["sweep_speedup"] = {
+            ratio: _ratio(self.sweep_baseline_cycles, c) for ratio, c in self.sweep_cycles.items()
+        }
+        data["cycles_interval"] = self.cycles_interval(confidence)
+        data["confidence"] = confidence
+        return data
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else float("nan")
+
+
+def total(results: Iterable[OpResult], layer: str = "total") -> OpResult:
+    """Sum of the records (a network's record is the sum of its layers')."""
+    items = list(results)
+    if not items:
+        raise ValueError("total() needs at least one record")
+    out = items[0]
+    for item in items[1:]:
+        out = out + item
+    return OpResult(**{**{f.name: getattr(out, f.name) for f in fields(out)}, "layer": layer})
+
+
+__all__ = ["OpResult", "total"]
