@@ -16,6 +16,7 @@ Checkpoints are only written inside a phase and hold a model of that phase's str
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import random
@@ -276,7 +277,12 @@ class _Run:
 
         broadcast_state(self.model, self.env)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(self.model, device_ids=device_ids, broadcast_buffers=True)
+        # Buffers (activation ranges, batch-norm statistics) follow rank 0 at every forward.
+        parameters = inspect.signature(DistributedDataParallel.__init__).parameters
+        sync = (
+            "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
+        )
+        return DistributedDataParallel(self.model, device_ids=device_ids, **{sync: True})
 
     def run_phase(self, phase: str) -> None:
         self._set_structure(phase)
