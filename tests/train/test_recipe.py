@@ -1,0 +1,97 @@
+"""The recipe end to end on tiny digits runs: files, summary keys, phases, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train._runs import TINY
+from thrifty.errors import CheckpointError, ConfigError
+from thrifty.train import TrainConfig, train
+
+SUMMARY_KEYS = {
+    "float_accuracy",
+    "final_accuracy",
+    "mean_weight_bits",
+    "mean_activation_bits",
+    "mean_bits",
+    "memory_weighted_bits",
+    "bitops",
+    "layers",
+    "config",
+    "seed",
+    "thrifty_version",
+}
+
+
+def test_float_only_run_writes_the_run_folder(tmp_path: Path) -> None:
+    config = TrainConfig.model_validate(
+        {
+            **TINY,
+            "out": str(tmp_path / "run"),
+            "phases": {"float": {"epochs": 2}, "learn": {"epochs": 0}, "finetune": {"epochs": 0}},
+        }
+    )
+    summary = train(config)
+    run = tmp_path / "run"
+    names = {p.name for p in run.iterdir()}
+    assert {
+        "config.yaml",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "float_model.pt",
+        "model.pt",
+        "bitlengths.json",
+        "summary.json",
+    } <= names
+    assert set(json.loads((run / "summary.json").read_text())) >= SUMMARY_KEYS
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["float", "float"]
+    assert summary["float_accuracy"] == summary["final_accuracy"] > 0.3
+    assert summary["mean_bits"] is None
+    # Starting again in the same folder without --resume is refused.
+    with pytest.raises(CheckpointError, match="already holds a checkpoint; pass --resume"):
+        train(config)
+    # A different config cannot resume it.
+    changed = config.model_copy(update={"seed": 7})
+    with pytest.raises(ConfigError, match="differs from the checkpoint's in seed"):
+        train(changed, resume=True)
+
+
+def test_float_checkpoint_is_reused(tmp_path: Path) -> None:
+    first = TrainConfig.model_validate(
+        {
+            **TINY,
+            "out": str(tmp_path / "a"),
+            "phases": {"float": {"epochs": 1}, "learn": {"epochs": 0}, "finetune": {"epochs": 0}},
+        }
+    )
+    summary = train(first)
+    second = TrainConfig.model_validate(
+        {
+            **TINY,
+            "out": str(tmp_path / "b"),
+            "phases": {
+                "float": {"checkpoint": str(tmp_path / "a" / "float_model.pt")},
+                "learn": {"epochs": 0},
+                "finetune": {"epochs": 0},
+            },
+        }
+    )
+    assert train(second)["float_accuracy"] == summary["float_accuracy"]
+    state_a = torch.load(tmp_path / "a" / "model.pt")
+    state_b = torch.load(tmp_path / "b" / "model.pt")
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    bad = second.model_copy(
+        update={
+            "phases": second.phases.model_copy(
+                update={"float": second.phases.float.model_copy(update={"checkpoint": "nope.pt"})}
+            )
+        }
+    )
+    bad = bad.model_copy(update={"out": str(tmp_path / "c")})
+    with pytest.raises(CheckpointError, match="float checkpoint 'nope.pt' does not exist"):
+        train(bad)
