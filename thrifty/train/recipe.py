@@ -21,6 +21,7 @@ import json
 import math
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,8 @@ class _Run:
         sync = (
             "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
         )
+        # 1-channel first convolutions give weight gradients DDP re-strides: harmless, noisy.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         return DistributedDataParallel(self.model, device_ids=device_ids, **{sync: True})
 
     def run_phase(self, phase: str) -> None:
