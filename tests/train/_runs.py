@@ -17,8 +17,8 @@ TINY = {
     "seed": 1,
     "device": "cpu",
     "data": {"name": "digits", "train_subset": 256, "test_subset": 100, "batch_size": 32},
-    "optimizer": {"name": "adam", "lr": 0.003, "bits_lr": 0.05},
-    "regularizer": {"criterion": "bits", "strength": 0.1},
+    "optimizer": {"name": "adam", "lr": 0.003, "bits_lr": 0.5},
+    "regularizer": {"criterion": "bits", "strength": 0.5},
     "phases": {"float": {"epochs": 2}, "learn": {"epochs": 2}, "finetune": {"epochs": 1}},
 }
 

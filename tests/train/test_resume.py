@@ -12,10 +12,10 @@ import torch
 from tests.train._runs import TINY, cli, popen, write_config
 from thrifty.train import TrainConfig, train
 
-#: Long enough (300 steps of a tiny model) that the kill lands mid-run.
+#: Long enough (150 steps of a tiny model) that the kill lands mid-run.
 RESUME_RUN = {
     **TINY,
-    "data": {**TINY["data"], "train_subset": 400, "batch_size": 8},
+    "data": {**TINY["data"], "train_subset": 200, "batch_size": 8},
     "phases": {"float": {"epochs": 2}, "learn": {"epochs": 2}, "finetune": {"epochs": 2}},
     "checkpoint": {"every_steps": 7},
 }

@@ -70,7 +70,11 @@ def model_summary(model: nn.Module) -> dict[str, Any]:
     """thrifty.summary(model) as a dict: per-layer records under 'layers' plus the means."""
     from thrifty import summary
 
-    return summary(model).to_dict()
+    data = dict(summary(model).to_dict())
+    # thrifty.summary names the per-layer records "records"; run folders call them "layers".
+    if "layers" not in data:
+        data["layers"] = data.pop("records", [])
+    return data
 
 
 def regularizer_values(regularizer: Any) -> tuple[float | None, float | None]:
