@@ -15,15 +15,33 @@ from thrifty.errors import (
     ThriftyError,
     TraceError,
 )
+from thrifty.quant import (
+    BitlengthRegularizer,
+    QuantConfig,
+    freeze,
+    load,
+    param_groups,
+    quantize,
+    save,
+    summary,
+)
 
 __all__ = [
+    "BitlengthRegularizer",
     "CheckpointError",
     "ConfigError",
     "DataError",
     "NumericsError",
+    "QuantConfig",
     "QuantizationError",
     "SimulationError",
     "ThriftyError",
     "TraceError",
     "__version__",
+    "freeze",
+    "load",
+    "param_groups",
+    "quantize",
+    "save",
+    "summary",
 ]

@@ -1,0 +1,357 @@
+"""The quantizer math of DESIGN §3, free of modules: reusable for weights, activations, gradients.
+
+Two families of rounding functions, each at an integer bitlength:
+
+- `int_quantize(x, b, lo, hi)`: asymmetric min-max, step Δ = (hi − lo)/(2^b − 1),
+  Q = lo + Δ·round((x − lo)/Δ); `symmetric=True`: Δ = max(|lo|, |hi|)/(2^(b−1) − 1),
+  Q = Δ·round(x/Δ). `round` is round-half-to-even (torch.round).
+- `mantissa_quantize(x, k)`: round a float32 significand to k fraction bits,
+  round-to-nearest-even on the bit pattern; k = 7 is exactly a bfloat16 cast.
+
+and `fractional_quantize(x, n, ...)`, the continuous bitlength n: with b = floor(n) and
+α = n − b, the output is (1 − α)·Q(x, b) + α·Q(x, b + 1), written Q(x, b) + α·(Q(x, b+1) −
+Q(x, b)). One fused autograd Function computes both levels in one pass, keeps their difference
+for the backward, and gives dL/dn = Σ dL/dout · (Q(x, b+1) − Q(x, b)) summed over the values that
+share n, and dL/dx = dL/dout (straight-through estimator). Ranges are inputs, not learned: they
+carry no gradient.
+
+Shapes: `n`, `lo` and `hi` broadcast against `x` (keepdim-style, e.g. (1, C, 1, 1) for the
+channels of an (N, C, H, W) input); the gradient of n is summed to n's own shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+#: float32 fraction bits; a significand rounded to k bits drops 23 − k of them.
+FLOAT32_FRACTION_BITS = 23
+
+
+def _int_levels(b: torch.Tensor, symmetric: bool) -> torch.Tensor:
+    """Number of steps above zero: 2^b − 1 (asymmetric) or 2^(b−1) − 1 (symmetric)."""
+    return torch.exp2(b - 1.0) - 1.0 if symmetric else torch.exp2(b) - 1.0
+
+
+def int_quantize(
+    x: torch.Tensor,
+    b: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    symmetric: bool = False,
+    clamp: bool = False,
+) -> torch.Tensor:
+    """Q(x, b) at integer bitlength(s) `b` for the range [lo, hi] (the reference formula).
+
+    `clamp=True` clips the integer codes to the range (needed when [lo, hi] was not taken from
+    `x` itself, e.g. an activation in evaluation against its moving-average range). A range of
+    width zero maps every value to lo (or 0 when symmetric).
+    """
+    levels = _int_levels(b, symmetric)
+    if symmetric:
+        scale = torch.maximum(lo.abs(), hi.abs())
+        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        codes = torch.round(x / step)
+        if clamp:
+            codes = torch.maximum(torch.minimum(codes, levels), -levels)
+        return codes * step
+    span = hi - lo
+    step = torch.where(span > 0, span / levels, torch.ones_like(span))
+    codes = torch.round((x - lo) / step)
+    if clamp:
+        codes = torch.maximum(torch.minimum(codes, levels), torch.zeros_like(levels))
+    return codes * step + lo
+
+
+def _int_quantize_inplace(
+    shifted: torch.Tensor, step: torch.Tensor, offset: torch.Tensor | None, limit: torch.Tensor
+) -> torch.Tensor:
+    """Same arithmetic as `int_quantize` on a fresh buffer: shifted/step, round, clip, ·step+lo."""
+    codes = torch.div(shifted, step)
+    codes.round_()
+    if limit is not None:
+        codes.clamp_(min=-limit if offset is None else 0.0).clamp_(max=limit)
+    codes.mul_(step)
+    if offset is not None:
+        codes.add_(offset)
+    return codes
+
+
+def mantissa_quantize(x: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
+    """Round the float32 significand of `x` to `k` fraction bits, round-to-nearest-even.
+
+    Works on the bit pattern, like a bfloat16 cast: add 2^(drop−1) − 1 plus the lowest kept
+    bit, then clear the `drop = 23 − k` low bits. A carry into the exponent is the correct
+    rounding (up to infinity past the largest finite value). Subnormals round the same way.
+    NaN payloads are not preserved (callers reject NaN before). `k` broadcasts against `x`.
+    """
+    if x.dtype != torch.float32:
+        raise TypeError(f"mantissa_quantize needs float32 values, got {x.dtype}")
+    bits = x.contiguous().view(torch.int32)
+    drop = FLOAT32_FRACTION_BITS - torch.as_tensor(k, dtype=torch.int32, device=x.device)
+    if bool((drop <= 0).all()):
+        return x.clone()
+    one = torch.ones((), dtype=torch.int32, device=x.device)
+    half_minus_one = torch.bitwise_left_shift(one, drop - 1) - 1
+    lowest_kept = torch.bitwise_and(torch.bitwise_right_shift(bits, drop), 1)
+    keep_mask = -torch.bitwise_left_shift(one, drop)  # ...1110000 with `drop` zeros
+    rounded = torch.bitwise_and(bits + half_minus_one + lowest_kept, keep_mask)
+    return rounded.view(torch.float32).view_as(x)
+
+
+class _FusedFractional(torch.autograd.Function):
+    """Q(x, b) + α·(Q(x, b+1) − Q(x, b)) in one pass; dn = Σ g·(Q(x, b+1) − Q(x, b)), dx = g."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        x: torch.Tensor,
+        n: torch.Tensor,
+        lo: torch.Tensor | None,
+        hi: torch.Tensor | None,
+        kind: str,
+        clamp: bool,
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            b = torch.floor(n)
+            alpha = n - b
+            plan = _kernel_plan(x, kind, (n, lo, hi))
+            if plan is not None:
+                out, difference = _kernel_fused(x, b, alpha, lo, hi, kind, clamp, plan)
+            else:
+                low, high = _both_levels(x, b, lo, hi, kind, clamp)
+                difference = high.sub_(low)
+                out = low.addcmul_(alpha, difference)
+        ctx.n_shape = n.shape
+        ctx.plan = plan
+        ctx.save_for_backward(difference)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        (difference,) = ctx.saved_tensors
+        grad_n = None
+        if ctx.needs_input_grad[1]:
+            if ctx.plan is not None:
+                grad_n = _kernel_grad(grad_out, difference, ctx.plan).sum_to_size(ctx.n_shape)
+            else:
+                grad_n = (grad_out * difference).sum_to_size(ctx.n_shape)
+        grad_x = grad_out if ctx.needs_input_grad[0] else None
+        return grad_x, grad_n, None, None, None, None
+
+
+def _kernel_plan(
+    x: torch.Tensor, kind: str, params: tuple[torch.Tensor | None, ...]
+) -> tuple[tuple[int, int, int], tuple[int, ...]] | None:
+    """((A, P, B), keep shape) when the numba kernels can run on x, else None.
+
+    They run on CPU float32 integer quantizers whose bitlength/range vary along one block of
+    consecutive dimensions of x (every layout of `layout.py` does).
+    """
+    if not use_kernels() or kind == "float_mantissa":
+        return None
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim == 0:
+        return None
+    keep = torch.broadcast_shapes(*(p.shape for p in params if p is not None))
+    if len(keep) != x.ndim and math.prod(keep) != 1:
+        return None
+    varying = [d for d, size in enumerate(keep) if size != 1]
+    if not varying:
+        return (1, 1, x.numel()), keep
+    first, last = varying[0], varying[-1]
+    if any(keep[d] != x.shape[d] for d in range(first, last + 1)):
+        return None
+    a = math.prod(x.shape[:first])
+    b = math.prod(x.shape[last + 1 :])
+    return (a, math.prod(keep), b), keep
+
+
+def _flat(t: torch.Tensor, keep: tuple[int, ...]) -> torch.Tensor:
+    return t.to(torch.float32).expand(keep).reshape(-1).contiguous()
+
+
+def _kernel_fused(x, b, alpha, lo, hi, kind, clamp, plan):
+    from thrifty.quant import _kernels
+
+    shape3, keep = plan
+    symmetric = kind == "int_symmetric"
+    steps, limits = [], []
+    for level in (b, b + 1.0):
+        levels = _int_levels(level, symmetric)
+        if symmetric:
+            scale = torch.maximum(lo.abs(), hi.abs())
+            step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        else:
+            step = torch.where(hi - lo > 0, (hi - lo) / levels, torch.ones_like(hi))
+        steps.append(_flat(step, keep).numpy())
+        limits.append(_flat(levels, keep).numpy())
+    a, p, _ = shape3
+    out = torch.empty(x.shape, dtype=torch.float32)
+    difference = torch.empty(x.shape, dtype=torch.float32)
+    _kernels.fused_int(
+        x.detach().contiguous().view(-1).numpy(),
+        a * p,
+        p,
+        _flat(lo, keep).numpy(),
+        steps[0],
+        steps[1],
+        _flat(alpha, keep).numpy(),
+        limits[0],
+        limits[1],
+        symmetric,
+        clamp,
+        out.view(-1).numpy(),
+        difference.view(-1).numpy(),
+    )
+    return out, difference
+
+
+def _kernel_single(x, b, lo, hi, kind, clamp, plan):
+    from thrifty.quant import _kernels
+
+    shape3, keep = plan
+    symmetric = kind == "int_symmetric"
+    levels = _int_levels(b, symmetric)
+    if symmetric:
+        scale = torch.maximum(lo.abs(), hi.abs())
+        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+    else:
+        step = torch.where(hi - lo > 0, (hi - lo) / levels, torch.ones_like(hi))
+    a, p, _ = shape3
+    out = torch.empty(x.shape, dtype=torch.float32)
+    _kernels.single_int(
+        x.detach().contiguous().view(-1).numpy(),
+        a * p,
+        p,
+        _flat(lo, keep).numpy(),
+        _flat(step, keep).numpy(),
+        _flat(levels, keep).numpy(),
+        symmetric,
+        clamp,
+        out.view(-1).numpy(),
+    )
+    return out
+
+
+def _kernel_grad(grad_out, difference, plan):
+    from thrifty.quant import _kernels
+
+    (a, p, b), keep = plan
+    partial = torch.empty(p, dtype=torch.float64)
+    _kernels.grad_sum(
+        grad_out.contiguous().view(-1).numpy(),
+        difference.view(-1).numpy(),
+        a * p,
+        p,
+        partial.numpy(),
+    )
+    return partial.to(grad_out.dtype).view(keep)
+
+
+_USE_KERNELS = [True]
+
+
+def use_kernels(enabled: bool | None = None) -> bool:
+    """Whether the numba CPU kernels are used (default True); pass a bool to switch.
+
+    The PyTorch path computes the same values; switching is for tests and for comparison.
+    """
+    if enabled is not None:
+        _USE_KERNELS[0] = bool(enabled)
+    return _USE_KERNELS[0]
+
+
+def _both_levels(
+    x: torch.Tensor,
+    b: torch.Tensor,
+    lo: torch.Tensor | None,
+    hi: torch.Tensor | None,
+    kind: str,
+    clamp: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Q(x, b), Q(x, b + 1)) as fresh tensors, sharing the work common to both levels."""
+    if kind == "float_mantissa":
+        k = b.to(torch.int32)
+        return mantissa_quantize(x, k), mantissa_quantize(x, k + 1)
+    shifted = x if kind == "int_symmetric" else x - lo
+    return _int_level(shifted, b, lo, hi, kind, clamp), _int_level(
+        shifted, b + 1.0, lo, hi, kind, clamp
+    )
+
+
+def _int_level(
+    shifted: torch.Tensor,
+    b: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    kind: str,
+    clamp: bool,
+) -> torch.Tensor:
+    """One integer level with the exact arithmetic of `int_quantize` (x − lo given as `shifted`;
+    x itself when symmetric), in place on a fresh buffer."""
+    symmetric = kind == "int_symmetric"
+    levels = _int_levels(b, symmetric)
+    if symmetric:
+        scale = torch.maximum(lo.abs(), hi.abs())
+        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        return _int_quantize_inplace(shifted, step, None, levels if clamp else None)
+    span = hi - lo
+    step = torch.where(span > 0, span / levels, torch.ones_like(span))
+    return _int_quantize_inplace(shifted, step, lo, levels if clamp else None)
+
+
+def quantize_at_integer(
+    x: torch.Tensor,
+    b: torch.Tensor,
+    lo: torch.Tensor | None,
+    hi: torch.Tensor | None,
+    kind: str,
+    clamp: bool,
+) -> torch.Tensor:
+    """Q(x, b) for an integer `b`, with a straight-through gradient for `x` (none for b)."""
+    with torch.no_grad():
+        plan = _kernel_plan(x, kind, (b, lo, hi))
+        if kind == "float_mantissa":
+            out = mantissa_quantize(x, b.to(torch.int32))
+        elif plan is not None:
+            out = _kernel_single(x, b, lo, hi, kind, clamp, plan)
+        else:
+            shifted = x if kind == "int_symmetric" else x - lo
+            out = _int_level(shifted, b, lo, hi, kind, clamp)
+    if x.requires_grad:
+        return _StraightThrough.apply(x, out)
+    return out
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Returns `quantized`; the gradient goes to `x` unchanged."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return quantized
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        return grad_out, None
+
+
+def fractional_quantize(
+    x: torch.Tensor,
+    n: torch.Tensor,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+    kind: str = "int",
+    clamp: bool = False,
+) -> torch.Tensor:
+    """(1 − α)·Q(x, b) + α·Q(x, b + 1) with b = floor(n), α = n − b; differentiable in x and n.
+
+    `kind` is "int", "int_symmetric" (both need the range `lo`, `hi`) or "float_mantissa"
+    (n counts fraction bits; no range). When n needs no gradient and is an integer everywhere,
+    only Q(x, b) is computed, so frozen layers cost one level.
+    """
+    if not n.requires_grad:
+        b = torch.floor(n)
+        if bool((b == n).all()):
+            return quantize_at_integer(x, b, lo, hi, kind, clamp)
+    return _FusedFractional.apply(x, n, lo, hi, kind, clamp)

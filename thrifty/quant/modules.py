@@ -1,0 +1,175 @@
+"""Quantized layers: subclasses of the float layers that quantize their weight and their input.
+
+`QuantConv2d.from_float(conv, ...)` reuses the float module's parameters (the same Parameter
+objects, so state-dict keys `weight`/`bias` and any optimizer holding them keep working) and
+adds three submodules: `weight_quantizer`, `input_quantizer` and `operand_tap`. `forward`
+quantizes the input and the weight, passes both through `operand_tap` (an identity on which the
+trace capture hooks to see the operands exactly as multiplied), then calls the float class's own
+convolution (`_conv_forward`) or `F.linear`.
+
+Each forward also records the per-sample MACs and input elements of the layer from the shapes
+it saw (`macs`, `activation_elements`), which the bitops and memory costs read.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from thrifty.errors import QuantizationError
+from thrifty.quant.config import QuantizerConfig
+from thrifty.quant.layout import activation_layout, weight_layout
+from thrifty.quant.quantizers import ActivationQuantizer, WeightQuantizer
+
+#: Default weight of each batch in the activation-range moving average (see QuantConfig).
+DEFAULT_EMA_MOMENTUM = 0.1
+
+
+class OperandTap(nn.Module):
+    """Identity on the two operands of the multiplication; a place to hang forward hooks."""
+
+    def forward(self, x_q: torch.Tensor, w_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x_q, w_q
+
+
+class _QuantMixin:
+    """Construction shared by the quantized layers (from_float) and their bookkeeping."""
+
+    weight_quantizer: WeightQuantizer
+    input_quantizer: ActivationQuantizer
+    operand_tap: OperandTap
+    #: Position of the input-channel dimension counted from the end of the input tensor.
+    _channel_dim_from_end: int
+    _in_channels_attr: str
+
+    @classmethod
+    def from_float(
+        cls,
+        module: nn.Module,
+        weight_config: QuantizerConfig | None = None,
+        activation_config: QuantizerConfig | None = None,
+        name: str = "",
+        ema_momentum: float = DEFAULT_EMA_MOMENTUM,
+    ):
+        """A quantized copy of `module` sharing its parameters, buffers and hooks.
+
+        Raises QuantizationError naming the layer when a granularity does not fit its shape.
+        """
+        float_type = cls.__mro__[2]  # QuantX(_QuantMixin, nn.X)
+        if type(module) is not float_type:
+            raise QuantizationError(
+                f"{cls.__name__}.from_float needs an exact {float_type.__name__}, got "
+                f"{type(module).__name__} for layer {name!r}"
+            )
+        weight_config = weight_config or QuantizerConfig()
+        activation_config = activation_config or QuantizerConfig()
+        quantized = cls.__new__(cls)
+        for key, value in module.__dict__.items():  # new registries, same members
+            quantized.__dict__[key] = type(value)(value) if isinstance(value, dict) else value
+        channels = getattr(module, cls._in_channels_attr)
+        try:
+            w_layout = weight_layout(tuple(module.weight.shape), weight_config.granularity)
+        except ValueError as error:
+            raise QuantizationError(
+                f"layer {name!r} ({type(module).__name__}): weight granularity "
+                f"{weight_config.granularity.to_yaml()!r} does not fit: {error}; choose a group "
+                f"size that divides it, 'channel' or 'tensor', or add an override for {name!r}"
+            ) from None
+        try:
+            a_layout = activation_layout(
+                channels, cls._channel_dim_from_end, activation_config.granularity
+            )
+        except ValueError as error:
+            raise QuantizationError(
+                f"layer {name!r} ({type(module).__name__}): activation granularity "
+                f"{activation_config.granularity.to_yaml()!r} does not fit: {error}; choose a "
+                f"group size that divides it, 'channel' or 'tensor', or add an override for "
+                f"{name!r}"
+            ) from None
+        device = module.weight.device
+        quantized.weight_quantizer = WeightQuantizer(weight_config, w_layout, name).to(device)
+        quantized.input_quantizer = ActivationQuantizer(
+            activation_config, a_layout, name, ema_momentum
+        ).to(device)
+        quantized.operand_tap = OperandTap()
+        quantized.layer_name = name
+        quantized.macs = None
+        quantized.activation_elements = None
+        return quantized
+
+    def to_float(self) -> nn.Module:
+        """The float module again (same parameters), without the quantizers."""
+        float_type = type(self).__mro__[2]
+        module = float_type.__new__(float_type)
+        for key, value in self.__dict__.items():
+            module.__dict__[key] = type(value)(value) if isinstance(value, dict) else value
+        for key in ("weight_quantizer", "input_quantizer", "operand_tap"):
+            module._modules.pop(key, None)
+        for key in ("layer_name", "macs", "activation_elements"):
+            module.__dict__.pop(key, None)
+        return module
+
+    def _record(self, x: torch.Tensor, out: torch.Tensor, reduction: int) -> None:
+        batched = x.ndim > self._channel_dim_from_end  # else (C, *spatial) or (F,)
+        batch = max(x.shape[0], 1) if batched else 1
+        self.macs = out.numel() // batch * reduction
+        self.activation_elements = x.numel() // batch
+
+
+class QuantConv1d(_QuantMixin, nn.Conv1d):
+    """nn.Conv1d with quantized weight and input; build with `QuantConv1d.from_float(conv)`."""
+
+    _channel_dim_from_end = 2
+    _in_channels_attr = "in_channels"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_q = self.input_quantizer(x)
+        w_q = self.weight_quantizer(self.weight)
+        x_q, w_q = self.operand_tap(x_q, w_q)
+        out = self._conv_forward(x_q, w_q, self.bias)
+        self._record(x, out, math.prod(self.weight.shape[1:]))
+        return out
+
+
+class QuantConv2d(_QuantMixin, nn.Conv2d):
+    """nn.Conv2d with quantized weight and input; build with `QuantConv2d.from_float(conv)`."""
+
+    _channel_dim_from_end = 3
+    _in_channels_attr = "in_channels"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_q = self.input_quantizer(x)
+        w_q = self.weight_quantizer(self.weight)
+        x_q, w_q = self.operand_tap(x_q, w_q)
+        out = self._conv_forward(x_q, w_q, self.bias)
+        self._record(x, out, math.prod(self.weight.shape[1:]))
+        return out
+
+
+class QuantLinear(_QuantMixin, nn.Linear):
+    """nn.Linear with quantized weight and input; build with `QuantLinear.from_float(linear)`."""
+
+    _channel_dim_from_end = 1
+    _in_channels_attr = "in_features"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_q = self.input_quantizer(x)
+        w_q = self.weight_quantizer(self.weight)
+        x_q, w_q = self.operand_tap(x_q, w_q)
+        out = F.linear(x_q, w_q, self.bias)
+        self._record(x, out, self.in_features)
+        return out
+
+
+#: The quantized layer classes, for isinstance checks.
+QUANTIZED_MODULE_TYPES: tuple[type[nn.Module], ...] = (QuantConv1d, QuantConv2d, QuantLinear)
+
+#: Float layer type → its quantized class.
+QUANTIZED_CLASS_FOR: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Conv1d: QuantConv1d,
+    nn.Conv2d: QuantConv2d,
+    nn.Linear: QuantLinear,
+}

@@ -1,0 +1,247 @@
+"""`quantize(model, config)`: swap every Conv1d, Conv2d and Linear for its quantized class.
+
+In place, by walking `named_modules` (no graph tracing), so any model built from these layers
+works. Exact types only: a subclass may override `forward` (e.g. the `out_proj` of
+`nn.MultiheadAttention`, whose weights are read directly), so swapping it would silently do
+nothing; such layers, and other layer types with weights (Conv3d, transposed convolutions), are
+skipped with a warning that names them and the reason. Layers matched by `config.exclude` stay
+float without a warning. `quantization_info(model)` returns both lists.
+
+Also here: `freeze`, `param_groups`, `quantized_layers`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from thrifty.errors import QuantizationError
+from thrifty.quant.config import FIRST_LAYER, LAST_LAYER, QuantConfig, QuantizerConfig
+from thrifty.quant.modules import QUANTIZED_CLASS_FOR, QUANTIZED_MODULE_TYPES
+
+#: Default ratio of the bitlength learning rate to the weights' (the recipe's "higher rate").
+BITS_LR_FACTOR = 10.0
+
+INFO_ATTRIBUTE = "_thrifty_quantization"
+
+#: Layer types with weights that quantize() recognises but cannot quantize.
+_UNSUPPORTED = (
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Bilinear,
+)
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A layer left in float, and why."""
+
+    name: str
+    type: str
+    reason: str
+
+
+@dataclass
+class QuantizationInfo:
+    """What quantize() did to a model: its config, and the layers it left in float."""
+
+    config: QuantConfig
+    quantized: list[str] = field(default_factory=list)
+    skipped: list[SkippedLayer] = field(default_factory=list)
+
+
+def _matches(pattern: str, name: str, first: str, last: str) -> bool:
+    if pattern == FIRST_LAYER:
+        return name == first
+    if pattern == LAST_LAYER:
+        return name == last
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
+    """Quantize the weights and inputs of every Conv1d/Conv2d/Linear of `model`, in place.
+
+    Grouped and depthwise convolutions included. Returns `model`. Raises QuantizationError when
+    the model is already quantized, has no quantizable layer, an override or exclude pattern
+    matches no layer, or a granularity does not fit a layer (the message names the layer).
+    """
+    config = config or QuantConfig()
+    if not isinstance(model, nn.Module):
+        raise QuantizationError(f"quantize needs a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, QUANTIZED_MODULE_TYPES) or any(
+        isinstance(m, QUANTIZED_MODULE_TYPES) for m in model.modules()
+    ):
+        raise QuantizationError(
+            "the model is already quantized; quantize the float model once (use "
+            "thrifty.load to rebuild a saved quantized model)"
+        )
+    if type(model) in QUANTIZED_CLASS_FOR:
+        raise QuantizationError(
+            f"quantize swaps layers inside a model; wrap the single {type(model).__name__} in "
+            "an nn.Sequential first"
+        )
+    candidates: list[tuple[str, nn.Module]] = []
+    skipped: list[SkippedLayer] = []
+    for name, module in model.named_modules():
+        if type(module) in QUANTIZED_CLASS_FOR:
+            candidates.append((name, module))
+        elif isinstance(module, tuple(QUANTIZED_CLASS_FOR)):
+            skipped.append(
+                SkippedLayer(
+                    name,
+                    type(module).__name__,
+                    "subclass of a quantizable layer: its forward may not use its weight "
+                    "through the float layer's forward, so swapping it could be silently "
+                    "ineffective",
+                )
+            )
+        elif isinstance(module, _UNSUPPORTED):
+            skipped.append(SkippedLayer(name, type(module).__name__, "layer type not supported"))
+    if not candidates:
+        found = ", ".join(f"{s.name} ({s.type})" for s in skipped) or "none"
+        raise QuantizationError(
+            f"model {type(model).__name__} has no quantizable layer (exact nn.Conv1d, "
+            f"nn.Conv2d or nn.Linear); layers with weights found: {found}"
+        )
+    first, last = candidates[0][0], candidates[-1][0]
+    patterns = [o.pattern for o in config.overrides] + list(config.exclude)
+    for pattern in patterns:
+        if not any(_matches(pattern, name, first, last) for name, _ in candidates):
+            raise QuantizationError(
+                f"pattern {pattern!r} in the quantization config matches no quantizable layer; "
+                f"layers are: {[name for name, _ in candidates]}"
+            )
+    info = QuantizationInfo(config=config, skipped=skipped)
+    for name, module in candidates:
+        if any(_matches(p, name, first, last) for p in config.exclude):
+            info.skipped.append(SkippedLayer(name, type(module).__name__, "excluded by config"))
+            continue
+        weight_config, activation_config = layer_configs(config, name, first, last)
+        quantized = QUANTIZED_CLASS_FOR[type(module)].from_float(
+            module, weight_config, activation_config, name, config.activation_ema_momentum
+        )
+        _set_submodule(model, name, quantized)
+        info.quantized.append(name)
+    unexpected = [s for s in info.skipped if s.reason != "excluded by config"]
+    if unexpected:
+        warnings.warn(
+            "thrifty.quantize left these layers in float: "
+            + "; ".join(f"{s.name} ({s.type}): {s.reason}" for s in unexpected),
+            stacklevel=2,
+        )
+    setattr(model, INFO_ATTRIBUTE, info)
+    return model
+
+
+def layer_configs(
+    config: QuantConfig, name: str, first: str, last: str
+) -> tuple[QuantizerConfig, QuantizerConfig]:
+    """The (weight, activation) configs of layer `name` after applying matching overrides."""
+    weight, activation = config.weight, config.activation
+    for override in config.overrides:
+        if _matches(override.pattern, name, first, last):
+            weight = override.weight.apply(weight)
+            activation = override.activation.apply(activation)
+    return weight, activation
+
+
+def quantization_info(model: nn.Module) -> QuantizationInfo:
+    """The config and the quantized / skipped layers recorded by `quantize(model)`."""
+    info = getattr(model, INFO_ATTRIBUTE, None)
+    if info is None:
+        raise QuantizationError(
+            f"model {type(model).__name__} was not quantized by thrifty.quantize; call "
+            "thrifty.quantize(model, config) first"
+        )
+    return info
+
+
+def quantized_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every quantized layer, in registration order."""
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZED_MODULE_TYPES)]
+    if not layers:
+        raise QuantizationError(
+            f"model {type(model).__name__} has no quantized layer; call "
+            "thrifty.quantize(model) first"
+        )
+    return layers
+
+
+def bit_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every bitlength parameter of the quantized layers (learnable or not)."""
+    params = []
+    for _, layer in quantized_layers(model):
+        params += [layer.weight_quantizer.bitlength, layer.input_quantizer.bitlength]
+    return params
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Phase 2 of the recipe: round every bitlength up to an integer and stop it learning."""
+    for _, layer in quantized_layers(model):
+        layer.weight_quantizer.freeze_()
+        layer.input_quantizer.freeze_()
+    return model
+
+
+def param_groups(
+    model: nn.Module, lr: float, bits_lr: float | None = None, weight_decay: float = 0.0
+) -> list[dict]:
+    """Optimizer parameter groups: the model's parameters, then the learnable bitlengths.
+
+    The bitlength group has learning rate `bits_lr` (default `BITS_LR_FACTOR` × `lr`) and no
+    weight decay; both groups carry a "name" key ("weights", "bitlengths"). Parameters that do
+    not require grad (frozen or fixed bitlengths included) are left out.
+    """
+    if lr <= 0 or (bits_lr is not None and bits_lr <= 0):
+        raise QuantizationError(f"learning rates must be positive, got lr={lr}, bits_lr={bits_lr}")
+    bits_ids = {id(p) for p in bit_parameters(model)}
+    weights = [p for p in model.parameters() if id(p) not in bits_ids and p.requires_grad]
+    bits = [p for p in model.parameters() if id(p) in bits_ids and p.requires_grad]
+    groups: list[dict] = [
+        {"params": weights, "lr": lr, "weight_decay": weight_decay, "name": "weights"}
+    ]
+    if bits:
+        groups.append(
+            {
+                "params": bits,
+                "lr": BITS_LR_FACTOR * lr if bits_lr is None else bits_lr,
+                "weight_decay": 0.0,
+                "name": "bitlengths",
+            }
+        )
+    return groups
+
+
+def dequantize(model: nn.Module) -> nn.Module:
+    """The way back: replace every quantized layer by its float layer (same parameters)."""
+    for name, layer in quantized_layers(model):
+        _set_submodule(model, name, layer.to_float())
+    if hasattr(model, INFO_ATTRIBUTE):
+        delattr(model, INFO_ATTRIBUTE)
+    return model
+
+
+__all__ = [
+    "BITS_LR_FACTOR",
+    "QuantizationInfo",
+    "SkippedLayer",
+    "bit_parameters",
+    "dequantize",
+    "freeze",
+    "layer_configs",
+    "param_groups",
+    "quantization_info",
+    "quantize",
+    "quantized_layers",
+]

@@ -1,0 +1,155 @@
+"""Quantizer modules: one learnable bitlength (per tensor, channel or group) and its ranges.
+
+A `WeightQuantizer` takes its range from the weight at every call (the weight changes every
+step). An `ActivationQuantizer` takes batch min/max in training and keeps an exponential moving
+average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation.
+
+Every call first clamps the stored bitlength into [min_bits, max_bits] (in place, on `.data`,
+so it needs nothing from the user after an optimizer step), then checks that the range and the
+bitlength are finite — the range tensors are tiny, so the check is cheap — and raises
+QuantizationError naming the layer otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from thrifty.errors import QuantizationError
+from thrifty.quant.config import QuantizerConfig
+from thrifty.quant.functional import fractional_quantize
+from thrifty.quant.layout import Layout, reduce_range
+
+
+class Quantizer(nn.Module):
+    """Common part: the bitlength parameter `bitlength` and its bounds; see the subclasses.
+
+    `bits` is the current bitlength tensor (an nn.Parameter, requires_grad when learnable and
+    not frozen), or None when the config disables this quantizer (the tensor stays float).
+    """
+
+    role = "tensor"
+
+    def __init__(self, config: QuantizerConfig, layout: Layout, layer_name: str) -> None:
+        super().__init__()
+        self.config = config
+        self.layout = layout
+        self.layer_name = layer_name
+        self.bitlength = nn.Parameter(
+            torch.full(layout.bits_shape, float(config.init_bits)),
+            requires_grad=config.learnable,
+        )
+
+    @property
+    def bits(self) -> torch.Tensor | None:
+        """The current bitlength (fraction bits for float_mantissa); None when disabled."""
+        return self.bitlength if self.config.enabled else None
+
+    @property
+    def frozen(self) -> bool:
+        """True when the bitlength does not learn (fixed by config, or after `freeze`)."""
+        return not self.bitlength.requires_grad
+
+    def clamp_bits_(self) -> None:
+        """Clip the stored bitlength to [min_bits, max_bits] without touching autograd state."""
+        self.bitlength.data.clamp_(self.config.min_bits, self.config.max_bits)
+
+    def freeze_(self) -> None:
+        """Round the bitlength up to an integer (within the bounds) and stop it learning."""
+        with torch.no_grad():
+            self.clamp_bits_()
+            self.bitlength.copy_(torch.ceil(self.bitlength))
+            self.clamp_bits_()
+        self.bitlength.requires_grad_(False)
+
+    def _check(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
+        finite &= torch.isfinite(self.bitlength).all()
+        if not bool(finite):
+            what = "bitlength" if not bool(torch.isfinite(self.bitlength).all()) else "range"
+            raise QuantizationError(
+                f"layer {self.layer_name!r}: the {self.role} quantizer's {what} is not finite "
+                f"(NaN or Inf reached it; granularity {self.layout.granularity}); check the "
+                "inputs, the learning rate and the loss for overflow"
+            )
+
+    def _quantize(
+        self,
+        x: torch.Tensor,
+        lo: torch.Tensor,
+        hi: torch.Tensor,
+        keep: tuple[int, ...],
+        clamp: bool,
+    ) -> torch.Tensor:
+        n = self.bitlength.reshape(keep)
+        return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
+
+    def extra_repr(self) -> str:
+        bits = self.bitlength.detach()
+        shown = f"{bits.item():.3f}" if bits.numel() == 1 else f"mean {bits.mean().item():.3f}"
+        return (
+            f"layer={self.layer_name!r}, kind={self.config.kind}, "
+            f"granularity={self.layout.granularity}, bits={shown}, "
+            f"range=[{self.config.min_bits:g}, {self.config.max_bits:g}], "
+            f"learnable={not self.frozen}, enabled={self.config.enabled}"
+        )
+
+
+class WeightQuantizer(Quantizer):
+    """Quantizes a weight with the range of the weight itself (min/max at the granularity)."""
+
+    role = "weight"
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if not self.config.enabled:
+            return weight
+        self.clamp_bits_()
+        viewed, dims, keep = self.layout.view(weight)
+        with torch.no_grad():
+            lo, hi = reduce_range(viewed.detach(), dims)
+        self._check(lo, hi)
+        return self._quantize(viewed, lo, hi, keep, clamp=False).view_as(weight)
+
+
+class ActivationQuantizer(Quantizer):
+    """Quantizes a layer input: batch range in training (and EMA update), EMA in evaluation."""
+
+    role = "activation"
+
+    def __init__(
+        self, config: QuantizerConfig, layout: Layout, layer_name: str, ema_momentum: float
+    ) -> None:
+        super().__init__(config, layout, layer_name)
+        self.ema_momentum = ema_momentum
+        self.register_buffer("running_lo", torch.zeros(layout.bits_shape))
+        self.register_buffer("running_hi", torch.zeros(layout.bits_shape))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.config.enabled:
+            return x
+        self.clamp_bits_()
+        viewed, dims, keep = self.layout.view(x)
+        with torch.no_grad():
+            lo, hi = reduce_range(viewed.detach(), dims)
+        self._check(lo, hi)
+        clamp = False
+        if self.training:
+            self._update_ema(lo, hi)
+        elif int(self.num_batches_tracked) > 0:
+            lo = self.running_lo.reshape(keep).to(x.dtype)
+            hi = self.running_hi.reshape(keep).to(x.dtype)
+            clamp = True  # values may fall outside a moving-average range
+        return self._quantize(viewed, lo, hi, keep, clamp).view_as(x)
+
+    @torch.no_grad()
+    def _update_ema(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        lo = lo.reshape(self.running_lo.shape).to(self.running_lo.dtype)
+        hi = hi.reshape(self.running_hi.shape).to(self.running_hi.dtype)
+        if int(self.num_batches_tracked) == 0:
+            self.running_lo.copy_(lo)
+            self.running_hi.copy_(hi)
+        else:
+            self.running_lo.lerp_(lo, self.ema_momentum)
+            self.running_hi.lerp_(hi, self.ema_momentum)
+        self.num_batches_tracked += 1

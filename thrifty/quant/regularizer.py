@@ -1,0 +1,123 @@
+"""BitlengthRegularizer: λ · cost(bitlengths), the term added to the task loss (DESIGN §3).
+
+    reg = BitlengthRegularizer(model, criterion="bits", strength=0.05)
+    loss = task_loss + reg()          # reg() is a scalar tensor, differentiable in the bits
+
+The cost is one of `costs.COST_FUNCTIONS` ("bits", "memory", "bitops") or a callable over the
+per-layer `LayerBits` records. After each call, `reg.cost` holds the cost value (a float, in the
+criterion's unit: bits, or bits² for bitops) and `reg.strength` the current λ.
+
+Target mode (`target=` a cost value in the same unit, e.g. 4.0 mean bits): λ becomes a dual
+variable adapted by projected dual ascent on the constraint cost ≤ target. Each call returns
+the penalty with the current λ, then updates
+
+    λ ← clip(λ + controller_rate · (cost − target) / target, 0, max_strength)
+
+so λ grows while the cost is above the target, shrinks once it is below, and settles where the
+task loss's pull on the bitlengths balances the penalty — at the target. The error is relative
+to the target so one rate suits every criterion. Each call is one controller step: call it once
+per training step (not for validation batches, or use `cost_tensor()` there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from thrifty.errors import ConfigError
+from thrifty.quant.costs import COST_FUNCTIONS, LayerBits, layer_bits
+from thrifty.quant.quantize import quantized_layers
+
+#: Default λ: a weak pull (about 0.05 loss units per mean bit) that a training step notices.
+DEFAULT_STRENGTH = 0.05
+#: Default dual-ascent step of λ per call, per unit of relative error (target mode).
+DEFAULT_CONTROLLER_RATE = 0.02
+#: Default upper bound of λ in target mode, so that a far target cannot make it explode.
+DEFAULT_MAX_STRENGTH = 10.0
+
+
+class BitlengthRegularizer:
+    """Callable returning λ·cost of the model's bitlengths; optional target mode (see module).
+
+    Attributes: `criterion` (name or callable), `strength` (current λ), `target` (None or the
+    cost to reach), `cost` (float value of the last evaluated cost; None before the first call),
+    `controller_rate`, `max_strength`.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: str | Callable[[Sequence[LayerBits]], torch.Tensor] = "bits",
+        strength: float = DEFAULT_STRENGTH,
+        target: float | None = None,
+        controller_rate: float = DEFAULT_CONTROLLER_RATE,
+        max_strength: float = DEFAULT_MAX_STRENGTH,
+    ) -> None:
+        if isinstance(criterion, str) and criterion not in COST_FUNCTIONS:
+            raise ConfigError(
+                f"unknown regularizer criterion {criterion!r}; choose one of "
+                f"{sorted(COST_FUNCTIONS)} or pass a callable over the per-layer records"
+            )
+        if not isinstance(criterion, str) and not callable(criterion):
+            raise ConfigError(f"criterion must be a name or a callable, got {criterion!r}")
+        if strength < 0:
+            raise ConfigError(f"strength λ={strength} must be ≥ 0")
+        if target is not None and target <= 0:
+            raise ConfigError(f"target={target} must be positive (a cost in the criterion's unit)")
+        if controller_rate <= 0 or max_strength < strength:
+            raise ConfigError(
+                f"controller_rate={controller_rate} must be > 0 and max_strength={max_strength} "
+                f"≥ strength={strength}"
+            )
+        quantized_layers(model)  # raises if the model is not quantized
+        self.model = model
+        self.criterion = criterion
+        self.strength = float(strength)
+        self.target = None if target is None else float(target)
+        self.controller_rate = float(controller_rate)
+        self.max_strength = float(max_strength)
+        self.cost: float | None = None
+
+    def records(self) -> list[LayerBits]:
+        """The per-layer records the cost is computed from."""
+        return layer_bits(self.model)
+
+    def cost_tensor(self) -> torch.Tensor:
+        """The unweighted cost (differentiable); updates `cost`, not λ."""
+        function = (
+            COST_FUNCTIONS[self.criterion] if isinstance(self.criterion, str) else self.criterion
+        )
+        value = function(self.records())
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise ConfigError(f"criterion {self.criterion!r} must return a scalar tensor")
+        self.cost = float(value.detach())
+        return value.reshape(())
+
+    def __call__(self) -> torch.Tensor:
+        """λ·cost with the current λ; then, in target mode, one dual-ascent step of λ."""
+        cost = self.cost_tensor()
+        penalty = self.strength * cost
+        if self.target is not None:
+            error = (self.cost - self.target) / self.target
+            self.strength = min(
+                max(self.strength + self.controller_rate * error, 0.0), self.max_strength
+            )
+        return penalty
+
+    def state_dict(self) -> dict[str, float | None]:
+        """λ and the last cost, to resume a run in target mode."""
+        return {"strength": self.strength, "cost": self.cost}
+
+    def load_state_dict(self, state: dict[str, float | None]) -> None:
+        """Restore what `state_dict` returned."""
+        self.strength = float(state["strength"])
+        self.cost = state["cost"]
+
+    def __repr__(self) -> str:
+        name = self.criterion if isinstance(self.criterion, str) else repr(self.criterion)
+        return (
+            f"BitlengthRegularizer(criterion={name}, strength={self.strength:.4g}, "
+            f"target={self.target}, cost={self.cost})"
+        )
