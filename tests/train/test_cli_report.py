@@ -50,6 +50,25 @@ def test_train_writes_summary_with_learned_bits(two_runs: list[Path]) -> None:
     assert bitlengths["layers"] == summary["layers"]
 
 
+def test_resuming_a_finished_run_changes_nothing(two_runs: list[Path]) -> None:
+    before = json.loads((two_runs[0] / "summary.json").read_text())
+    config = two_runs[0].parent / "c.yaml"
+    args = [
+        "train",
+        str(config),
+        "--out",
+        str(two_runs[0]),
+        "--resume",
+        "--set",
+        "regularizer.strength=0.1",
+    ]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    after = json.loads((two_runs[0] / "summary.json").read_text())
+    assert after["final_accuracy"] == before["final_accuracy"]
+    assert after["layers"] == before["layers"]
+
+
 def test_report_prints_table_and_writes_plots(two_runs: list[Path], tmp_path: Path) -> None:
     result = RUNNER.invoke(app, ["report", *map(str, two_runs), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

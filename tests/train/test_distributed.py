@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import torch
+from typer.testing import CliRunner
 
-from tests.train._runs import TINY, cli, write_config
+from tests.train._runs import TINY, write_config
+from thrifty.cli import app
 
 
 def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
@@ -18,10 +20,12 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
         "phases": {"float": {"epochs": 1}, "learn": {"epochs": 1}, "finetune": {"epochs": 1}},
         "distributed": {"save_rank_states": True},
     }
-    result = cli(
-        "train", str(write_config(tmp_path / "c.yaml", data)), "--out", str(run), "--nproc", "2"
+    # In-process CLI: `--nproc 2` spawns the two ranks as fresh processes.
+    result = CliRunner().invoke(
+        app,
+        ["train", str(write_config(tmp_path / "c.yaml", data)), "--out", str(run), "--nproc", "2"],
     )
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_identical"] is True
     rank0 = torch.load(run / "ranks" / "rank0.pt")
