@@ -12,7 +12,7 @@ import typer
 
 from thrifty._version import __version__
 
-_COMMAND_MODULES: tuple[str, ...] = ("thrifty.train.commands",)
+_COMMAND_MODULES: tuple[str, ...] = ("thrifty.train.commands", "thrifty.trace.commands")
 
 app = typer.Typer(
     name="thrifty",

@@ -237,7 +237,7 @@ def _kernel_single(x, b, lo, hi, kind, clamp, plan):
 def _kernel_grad(grad_out, difference, plan):
     from thrifty.quant import _kernels
 
-    (a, p, b), keep = plan
+    (a, p, _), keep = plan
     partial = torch.empty(p, dtype=torch.float64)
     _kernels.grad_sum(
         grad_out.contiguous().view(-1).numpy(),

@@ -7,16 +7,20 @@ The cost is one of `costs.COST_FUNCTIONS` ("bits", "memory", "bitops") or a call
 per-layer `LayerBits` records. After each call, `reg.cost` holds the cost value (a float, in the
 criterion's unit: bits, or bits² for bitops) and `reg.strength` the current λ.
 
-Target mode (`target=` a cost value in the same unit, e.g. 4.0 mean bits): λ becomes a dual
-variable adapted by projected dual ascent on the constraint cost ≤ target. Each call returns
-the penalty with the current λ, then updates
+Target mode (`target=` a cost value in the same unit, e.g. 4.0 mean bits): λ is driven by a
+proportional-integral controller on the relative error e = (cost − target) / target, so that the
+cost settles at the target:
 
-    λ ← clip(λ + controller_rate · (cost − target) / target, 0, max_strength)
+    integral ← clip(integral + controller_rate · e, −max_strength, max_strength)
+    λ        ← clip(integral + controller_gain · e,  −max_strength, max_strength)
 
-so λ grows while the cost is above the target, shrinks once it is below, and settles where the
-task loss's pull on the bitlengths balances the penalty — at the target. The error is relative
-to the target so one rate suits every criterion. Each call is one controller step: call it once
-per training step (not for validation batches, or use `cost_tensor()` there).
+(`integral` starts at `strength`). The integral term is dual ascent on the constraint
+cost = target: it grows while the cost is above the target and supplies the steady pull that
+balances the task loss; the proportional term reacts at once when the cost crosses the target,
+which damps the overshoot an optimizer with momentum would otherwise cause. λ may become
+negative: below the target the penalty pushes bitlengths back up, so the target is reached from
+either side. Each call returns the penalty with the current λ, then takes one controller step:
+call it once per training step (for validation batches use `cost_tensor()`, which leaves λ).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from thrifty.quant.quantize import quantized_layers
 
 #: Default λ: a weak pull (about 0.05 loss units per mean bit) that a training step notices.
 DEFAULT_STRENGTH = 0.05
-#: Default dual-ascent step of λ per call, per unit of relative error (target mode).
-DEFAULT_CONTROLLER_RATE = 0.02
+#: Default integral step of λ per call, per unit of relative error (target mode).
+DEFAULT_CONTROLLER_RATE = 0.002
+#: Default proportional gain: λ offset per unit of relative error (target mode).
+DEFAULT_CONTROLLER_GAIN = 5.0
 #: Default upper bound of λ in target mode, so that a far target cannot make it explode.
 DEFAULT_MAX_STRENGTH = 10.0
 
@@ -43,7 +49,8 @@ class BitlengthRegularizer:
 
     Attributes: `criterion` (name or callable), `strength` (current λ), `target` (None or the
     cost to reach), `cost` (float value of the last evaluated cost; None before the first call),
-    `controller_rate`, `max_strength`.
+    `integral` (the controller's integral term), `controller_rate`, `controller_gain`,
+    `max_strength`.
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class BitlengthRegularizer:
         strength: float = DEFAULT_STRENGTH,
         target: float | None = None,
         controller_rate: float = DEFAULT_CONTROLLER_RATE,
+        controller_gain: float = DEFAULT_CONTROLLER_GAIN,
         max_strength: float = DEFAULT_MAX_STRENGTH,
     ) -> None:
         if isinstance(criterion, str) and criterion not in COST_FUNCTIONS:
@@ -66,10 +74,10 @@ class BitlengthRegularizer:
             raise ConfigError(f"strength λ={strength} must be ≥ 0")
         if target is not None and target <= 0:
             raise ConfigError(f"target={target} must be positive (a cost in the criterion's unit)")
-        if controller_rate <= 0 or max_strength < strength:
+        if controller_rate <= 0 or controller_gain < 0 or max_strength < strength:
             raise ConfigError(
-                f"controller_rate={controller_rate} must be > 0 and max_strength={max_strength} "
-                f"≥ strength={strength}"
+                f"controller_rate={controller_rate} must be > 0, controller_gain="
+                f"{controller_gain} ≥ 0 and max_strength={max_strength} ≥ strength={strength}"
             )
         quantized_layers(model)  # raises if the model is not quantized
         self.model = model
@@ -77,6 +85,8 @@ class BitlengthRegularizer:
         self.strength = float(strength)
         self.target = None if target is None else float(target)
         self.controller_rate = float(controller_rate)
+        self.controller_gain = float(controller_gain)
+        self.integral = float(strength)
         self.max_strength = float(max_strength)
         self.cost: float | None = None
 
@@ -96,23 +106,24 @@ class BitlengthRegularizer:
         return value.reshape(())
 
     def __call__(self) -> torch.Tensor:
-        """λ·cost with the current λ; then, in target mode, one dual-ascent step of λ."""
+        """λ·cost with the current λ; then, in target mode, one controller step of λ."""
         cost = self.cost_tensor()
         penalty = self.strength * cost
         if self.target is not None:
             error = (self.cost - self.target) / self.target
-            self.strength = min(
-                max(self.strength + self.controller_rate * error, 0.0), self.max_strength
-            )
+            bound = self.max_strength
+            self.integral = min(max(self.integral + self.controller_rate * error, -bound), bound)
+            self.strength = min(max(self.integral + self.controller_gain * error, -bound), bound)
         return penalty
 
     def state_dict(self) -> dict[str, float | None]:
         """λ and the last cost, to resume a run in target mode."""
-        return {"strength": self.strength, "cost": self.cost}
+        return {"strength": self.strength, "integral": self.integral, "cost": self.cost}
 
     def load_state_dict(self, state: dict[str, float | None]) -> None:
         """Restore what `state_dict` returned."""
         self.strength = float(state["strength"])
+        self.integral = float(state["integral"])
         self.cost = state["cost"]
 
     def __repr__(self) -> str:

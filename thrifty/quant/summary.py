@@ -105,8 +105,10 @@ def summary(model: nn.Module) -> QuantSummary:
         LayerSummary(
             name=r.name,
             type=r.type,
-            weight_bits=None if r.weight_bits is None else float(r.weight_bits),
-            activation_bits=None if r.activation_bits is None else float(r.activation_bits),
+            weight_bits=None if r.weight_bits is None else float(r.weight_bits.detach()),
+            activation_bits=None
+            if r.activation_bits is None
+            else float(r.activation_bits.detach()),
             weight_elements=r.weight_elements,
             activation_elements=r.activation_elements,
             macs=r.macs,
@@ -125,9 +127,9 @@ def summary(model: nn.Module) -> QuantSummary:
         mean_activation_bits=_mean(
             [r.activation_bits for r in rows if r.activation_bits is not None]
         ),
-        mean_bits=float(bits_cost(records)),
-        memory_weighted_bits=float(memory_cost(records)) if shapes_known else None,
-        bitops=float(bitops_cost(records)) * macs if shapes_known else None,
+        mean_bits=float(bits_cost(records).detach()),
+        memory_weighted_bits=float(memory_cost(records).detach()) if shapes_known else None,
+        bitops=float(bitops_cost(records).detach()) * macs if shapes_known else None,
         macs=macs,
         skipped=skipped,
     )

@@ -1,0 +1,100 @@
+"""The geometry of one layer call as a plain, JSON-able dict (the store's `geometry` field).
+
+Conv: {"kind": "conv1d"|"conv2d", "input_shape", "weight_shape", "output_shape", "stride",
+"padding", "padding_end", "padding_mode", "dilation", "groups", "bias", "dtype"}.
+Linear: {"kind": "linear", "input_shape", "weight_shape", "output_shape", "groups": 1, "bias",
+"dtype"}. Shapes and per-dimension values are lists of ints. `padding` is the zero padding
+before each spatial dimension, resolved to ints also for padding="same"; `padding_end` the
+padding after it (it differs from `padding` only for "same" with an even effective kernel,
+where PyTorch pads one more at the end).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+#: The layer classes a capture records (quantized subclasses included).
+CAPTURED_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+def layer_kind(module: nn.Module) -> str:
+    """'conv1d', 'conv2d' or 'linear' for a captured layer class (or subclass)."""
+    if isinstance(module, nn.Conv2d):
+        return "conv2d"
+    if isinstance(module, nn.Conv1d):
+        return "conv1d"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    raise TypeError(f"{type(module).__name__} is not one of {[t.__name__ for t in CAPTURED_TYPES]}")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32', 'bfloat16', ... (the torch dtype without its 'torch.' prefix)."""
+    return str(dtype).removeprefix("torch.")
+
+
+def _resolved_padding(module: nn.Module) -> tuple[list[int], list[int]]:
+    """(padding before, padding after) per spatial dimension, ints also for 'same'/'valid'."""
+    padding = module.padding
+    if padding == "valid":
+        zeros = [0] * len(module.kernel_size)
+        return zeros, list(zeros)
+    if padding == "same":
+        # PyTorch pads dilation * (k - 1) in total: half before, the rest (one more when odd)
+        # after (see nn.Conv*'s _reversed_padding_repeated_twice).
+        totals = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size, strict=True)]
+        before = [total // 2 for total in totals]
+        return before, [t - b for t, b in zip(totals, before, strict=True)]
+    return [int(p) for p in padding], [int(p) for p in padding]
+
+
+def layer_geometry(
+    module: nn.Module,
+    input_shape: torch.Size,
+    weight_shape: torch.Size,
+    output_shape: torch.Size,
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """The geometry dict of one call of `module` (see the module docstring)."""
+    kind = layer_kind(module)
+    geometry: dict[str, Any] = {
+        "kind": kind,
+        "input_shape": list(input_shape),
+        "weight_shape": list(weight_shape),
+        "output_shape": list(output_shape),
+    }
+    if kind != "linear":
+        before, after = _resolved_padding(module)
+        geometry.update(
+            stride=[int(s) for s in module.stride],
+            padding=before,
+            padding_end=after,
+            padding_mode=module.padding_mode,
+            dilation=[int(d) for d in module.dilation],
+            groups=int(module.groups),
+        )
+    else:
+        geometry["groups"] = 1
+    geometry["bias"] = module.bias is not None
+    geometry["dtype"] = dtype_name(dtype)
+    return geometry
+
+
+def macs(geometry: dict[str, Any]) -> int:
+    """Multiply-accumulates of the layer's forward pass (dense; zeros and padding counted).
+
+    Backward-data and backward-weight perform the same number of useful MACs (each product
+    act·w of the forward pass appears once as g·w and once as g·act), so this is the count for
+    all three operations.
+    """
+    output_elements = 1
+    for size in geometry["output_shape"]:
+        output_elements *= size
+    weight_shape = geometry["weight_shape"]
+    per_output = 1
+    for size in weight_shape[1:]:  # in-channels per group × kernel, or in_features
+        per_output *= size
+    return output_elements * per_output
