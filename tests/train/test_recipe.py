@@ -95,3 +95,23 @@ def test_float_checkpoint_is_reused(tmp_path: Path) -> None:
     bad = bad.model_copy(update={"out": str(tmp_path / "c")})
     with pytest.raises(CheckpointError, match="float checkpoint 'nope.pt' does not exist"):
         train(bad)
+
+
+def test_trace_section_captures_each_phase(tmp_path: Path) -> None:
+    config = TrainConfig.model_validate(
+        {
+            **TINY,
+            "out": str(tmp_path / "run"),
+            "phases": {"float": {"epochs": 1}, "learn": {"epochs": 1}, "finetune": {"epochs": 0}},
+            "trace": {"epochs": [1], "steps": "last", "ops": ["forward"]},
+        }
+    )
+    train(config)
+    from thrifty.trace import open_trace
+
+    assert list(open_trace(tmp_path / "run" / "trace" / "float")) == []
+    entries = list(open_trace(tmp_path / "run" / "trace" / "learn"))
+    assert {e.op for e in entries} == {"forward"} and {e.epoch for e in entries} == {1}
+    assert {e.layer for e in entries} == {"conv1", "conv2", "fc1", "fc2"}
+    with pytest.raises(ConfigError, match="trace"):
+        train(config.model_copy(update={"trace": {"epoch": [1]}, "out": str(tmp_path / "b")}))

@@ -63,12 +63,14 @@ def train_epoch(
     start_step: int,
     totals: EpochTotals,
     extra_loss: Callable[[], torch.Tensor] | None = None,
+    before_step: Callable[[int], None] | None = None,
     after_step: Callable[[int, float], None] | None = None,
 ) -> EpochTotals:
     """Train one epoch from batch `start_step`, adding to `totals` (task loss and accuracy).
 
-    `extra_loss` (the bitlength regularizer) is added to the task loss; `after_step(step,
-    loss)` runs after every optimizer step (progress, step checkpoints, trace hooks).
+    `extra_loss` (the bitlength regularizer) is added to the task loss; `before_step(step)`
+    runs before every step (trace capture) and `after_step(step, loss)` after every optimizer
+    step (progress, step checkpoints).
     """
     model.train()
     batches = train_batches(
@@ -83,6 +85,8 @@ def train_epoch(
         start_step=start_step,
     )
     for step, (images, labels) in enumerate(batches, start=start_step):
+        if before_step is not None:
+            before_step(step)
         images, labels = images.to(device), labels.to(device)
         logits = model(images)
         task = F.cross_entropy(logits, labels)

@@ -8,7 +8,9 @@
 - `float_model.pt`  the float model's state dict when the float phase ends (reusable as
                     `phases.float.checkpoint` of other runs);
 - `model.pt`        the final model's state dict;
-- `bitlengths.json` per-layer bitlengths and the means; `summary.json` the results.
+- `bitlengths.json` per-layer bitlengths and the means; `summary.json` the results;
+- `trace/<phase>/`  with a `trace:` section, the captured training operands of each phase
+                    (thrifty.trace; `epochs` there count from 0 over all phases).
 
 Checkpoints are only written inside a phase and hold a model of that phase's structure
 (float, quantized, or quantized and frozen), so resuming rebuilds the same structure first.
@@ -16,6 +18,7 @@ Checkpoints are only written inside a phase and hold a model of that phase's str
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from thrifty._config import parse_config
 from thrifty._io import atomic_path, write_json_atomic, write_text_atomic
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits, load_data, steps_per_epoch
@@ -61,6 +65,7 @@ BITLENGTHS_FILE = "bitlengths.json"
 CONFIG_FILE = "config.yaml"
 FLOAT_MODEL_FILE = "float_model.pt"
 MODEL_FILE = "model.pt"
+TRACE_FOLDER = "trace"
 
 
 @dataclass
@@ -152,6 +157,11 @@ class _Run:
             reporter.message(self.data.note)
         uses_quant = config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0
         self.quant_config = _quant.quant_config(config.quant) if uses_quant else None
+        self.trace_config = None
+        if config.trace is not None:
+            from thrifty.trace import TraceConfig
+
+            self.trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
         self.model: nn.Module = build_model(
             config.model.name,
             num_classes=self.data.num_classes,
@@ -309,13 +319,24 @@ class _Run:
             self.state.phase, self.state.epoch, self.state.step = phase, 0, 0
             self.state.totals = EpochTotals()
         wrapped = self._wrap()
-        for epoch in range(self.state.epoch, epochs):
-            self._run_epoch(phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer)
+        with self._capture(phase) as trace:
+            for epoch in range(self.state.epoch, epochs):
+                self._run_epoch(
+                    phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace
+                )
         if phase == "float":
             self.state.float_accuracy = self._test_accuracy()
             self._save_state_dict(FLOAT_MODEL_FILE)
 
-    def _run_epoch(self, phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer):
+    def _capture(self, phase: str) -> Any:
+        """Trace capture of this phase into trace/<phase>/ (a no-op without `trace:`)."""
+        if self.trace_config is None:
+            return contextlib.nullcontext()
+        from thrifty.trace import capture
+
+        return capture(self.model, self.out / TRACE_FOLDER / phase, self.trace_config)
+
+    def _run_epoch(self, phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace):
         config, state, env = self.config, self.state, self.env
         started = time.perf_counter()
         data = self.data
@@ -323,6 +344,11 @@ class _Run:
         if env.is_main:
             self.reporter.epoch_start(phase, epoch + 1, epochs, steps, state.step)
         every = config.checkpoint.every_steps
+
+        global_epoch = len(state.records)  # 0-based over all phases: what trace epochs match
+
+        def before_step(step: int) -> None:
+            trace.step(epoch=global_epoch, step=step, last_step=step == steps - 1)
 
         def after_step(step: int, loss: float) -> None:
             state.step = step + 1
@@ -346,6 +372,7 @@ class _Run:
             start_step=state.step,
             totals=state.totals,
             extra_loss=regularizer,
+            before_step=before_step if trace is not None else None,
             after_step=after_step,
         )
         lr = optimizer.param_groups[0]["lr"]
@@ -353,9 +380,10 @@ class _Run:
         broadcast_state(self.model, env)
         loss_sum, correct, count = all_reduce_sum(state.totals.as_list(), self.device, env)
         eval_split = data.val if len(data.val) > 0 else data.test
-        val_loss, val_accuracy = evaluate(
-            self.model, eval_split, config.data.eval_batch_size, self.device, env
-        )
+        with trace.paused() if trace is not None else contextlib.nullcontext():
+            val_loss, val_accuracy = evaluate(
+                self.model, eval_split, config.data.eval_batch_size, self.device, env
+            )
         record: dict[str, Any] = {
             "phase": phase,
             "epoch": epoch + 1,
