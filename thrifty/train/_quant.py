@@ -17,12 +17,9 @@ from thrifty.train.config import RegularizerConfig
 def quant_config(data: dict[str, Any]) -> Any:
     """Validate the `quant:` section into a thrifty.QuantConfig (ConfigError naming the key)."""
     from thrifty import QuantConfig
-
-    if hasattr(QuantConfig, "from_dict"):
-        return QuantConfig.from_dict(data)
     from thrifty._config import parse_config
 
-    return parse_config(QuantConfig, data, "quant section")
+    return parse_config(QuantConfig, data, "config section 'quant'")
 
 
 def quantize_model(model: nn.Module, config: Any) -> nn.Module:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,20 +38,23 @@ def train_command(
 
     from thrifty.report import layer_table
     from thrifty.train.config import load_train_config
-    from thrifty.train.distributed import spawn
-    from thrifty.train.progress import ConsoleReporter
-    from thrifty.train.recipe import SUMMARY_FILE, train
+    from thrifty.train.distributed import env_from_environment, spawn
+    from thrifty.train.progress import ConsoleReporter, Reporter
+    from thrifty.train.recipe import SUMMARY_FILE, check_config, train
 
     train_config = load_train_config(config, set_ or [], out)
-    console = Console(stderr=True)
-    console.print(f"run folder: {train_config.out}")
+    check_config(train_config)  # before any process starts, so errors are one line
+    Console(stderr=True).print(f"run folder: {train_config.out}")
     if nproc > 1:
         spawn(_rank_main, (train_config.model_dump(mode="json"), resume), nproc)
-        import json
-
         summary = json.loads((Path(train_config.out) / SUMMARY_FILE).read_text())
     else:
-        summary = train(train_config, resume=resume, reporter=ConsoleReporter())
+        # Under torchrun every process runs this command; rank 0 alone reports.
+        is_main = env_from_environment().is_main
+        reporter = ConsoleReporter() if is_main else Reporter()
+        summary = train(train_config, resume=resume, reporter=reporter)
+        if not is_main:
+            return
     Console().print(layer_table(summary, title=f"run {train_config.out}"))
 
 

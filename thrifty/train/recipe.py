@@ -142,6 +142,19 @@ def _config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: 
     return diffs
 
 
+def check_config(config: TrainConfig) -> tuple[Any, Any]:
+    """Validate the sections handed to other parts of thrifty: (QuantConfig or None, TraceConfig
+    or None). QuantConfig is None when no phase quantizes (learn and finetune epochs are 0)."""
+    uses_quant = config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0
+    quant_config = _quant.quant_config(config.quant) if uses_quant else None
+    trace_config = None
+    if config.trace is not None:
+        from thrifty.trace import TraceConfig
+
+        trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
+    return quant_config, trace_config
+
+
 class _Run:
     """One run of the recipe in one process (one rank)."""
 
@@ -155,13 +168,7 @@ class _Run:
         self.data: DataSplits = load_data(config.data)
         if self.data.note and env.is_main:
             reporter.message(self.data.note)
-        uses_quant = config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0
-        self.quant_config = _quant.quant_config(config.quant) if uses_quant else None
-        self.trace_config = None
-        if config.trace is not None:
-            from thrifty.trace import TraceConfig
-
-            self.trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
+        self.quant_config, self.trace_config = check_config(config)
         self.model: nn.Module = build_model(
             config.model.name,
             num_classes=self.data.num_classes,
