@@ -115,3 +115,22 @@ def test_trace_section_captures_each_phase(tmp_path: Path) -> None:
     assert {e.layer for e in entries} == {"conv1", "conv2", "fc1", "fc2"}
     with pytest.raises(ConfigError, match="trace"):
         train(config.model_copy(update={"trace": {"epoch": [1]}, "out": str(tmp_path / "b")}))
+
+
+def test_cifar_folder_with_resnet20_and_augmentation(tmp_path: Path) -> None:
+    from tests.data.test_formats import make_cifar_folder
+
+    make_cifar_folder(tmp_path / "cifar", per_batch=4, n_test=4)
+    config = TrainConfig.model_validate(
+        {
+            "seed": 0,
+            "device": "cpu",
+            "out": str(tmp_path / "run"),
+            "model": {"name": "resnet20"},
+            "data": {"name": "cifar10", "root": str(tmp_path / "cifar"), "batch_size": 16},
+            "phases": {"float": {"epochs": 1}, "learn": {"epochs": 1}, "finetune": {"epochs": 0}},
+        }
+    )
+    summary = train(config)
+    assert summary["data"]["augment"] is True and summary["data"]["shape"] == [3, 32, 32]
+    assert len(summary["layers"]) == 22  # 19 3×3 convolutions, 2 shortcuts, the classifier
