@@ -110,6 +110,7 @@ def test_trace_section_captures_each_phase(tmp_path: Path) -> None:
     from thrifty.trace import open_trace
 
     assert list(open_trace(tmp_path / "run" / "trace" / "float")) == []
+    assert not (tmp_path / "run" / "trace" / "finetune").exists()
     entries = list(open_trace(tmp_path / "run" / "trace" / "learn"))
     assert {e.op for e in entries} == {"forward"} and {e.epoch for e in entries} == {1}
     assert {e.layer for e in entries} == {"conv1", "conv2", "fc1", "fc2"}

@@ -326,7 +326,8 @@ class _Run:
             self.state.phase, self.state.epoch, self.state.step = phase, 0, 0
             self.state.totals = EpochTotals()
         wrapped = self._wrap()
-        with self._capture(phase) as trace:
+        capturing = epochs > self.state.epoch  # no trace folder for a phase with no steps
+        with self._capture(phase) if capturing else contextlib.nullcontext() as trace:
             for epoch in range(self.state.epoch, epochs):
                 self._run_epoch(
                     phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace
