@@ -187,6 +187,35 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
     return table
 
 
+def markdown_table(path: Path) -> str:
+    """The docs/results.md table of a results JSON: mean [min, max] over seeds per variant."""
+    import json
+
+    summary = json.loads(path.read_text())["results"]["summary"]
+
+    def cell(row: dict[str, Any], key: str, scale: float = 1.0, digits: int = 2) -> str:
+        if key not in row:
+            return "-"
+        v = row[key]
+        return (
+            f"{scale * v['mean']:.{digits}f} [{scale * v['min']:.{digits}f}, "
+            f"{scale * v['max']:.{digits}f}]"
+        )
+
+    lines = [
+        "| variant | test top-1 % | drop vs float (pts) | mean bits | memory-weighted bits "
+        "| bit-ops (M per sample) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in summary.items():
+        lines.append(
+            f"| {name} | {cell(row, 'accuracy', 100)} | {row['accuracy_drop_points']:+.2f} | "
+            f"{cell(row, 'mean_bits', 1, 3)} | {cell(row, 'memory_weighted_bits', 1, 3)} | "
+            f"{cell(row, 'bitops', 1e-6, 1)} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -203,7 +232,16 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", nargs="+", default=[*_variants(3.9)])
     parser.add_argument("--name", default="fashion_mnist")
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=None,
+        help="print the markdown table of an existing results JSON and exit",
+    )
     args = parser.parse_args()
+    if args.table is not None:
+        print(markdown_table(args.table))
+        return
     command = "python benchmarks/fashion_mnist.py " + " ".join(sys.argv[1:])
     per_seed: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="thrifty-bench-") as tmp:
