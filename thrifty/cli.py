@@ -13,9 +13,11 @@ import typer
 from thrifty._version import __version__
 
 _COMMAND_MODULES: tuple[str, ...] = (
+    "thrifty.train.commands",
     "thrifty.trace.commands",
     "thrifty.hw.codec.commands",
     "thrifty.hw.sim_commands",
+    "thrifty.quickstart.commands",
 )
 
 app = typer.Typer(

@@ -1,0 +1,207 @@
+"""The training config: one YAML file, validated with pydantic, overridable with `--set`.
+
+Every section has defaults, so `{}` is a valid config (small CNN on digits). Unknown keys and
+wrong types are ConfigErrors that name the dotted key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+
+from thrifty._config import FrozenConfig, parse_config
+from thrifty.data.config import DataConfig
+from thrifty.errors import ConfigError
+
+#: Version of the training-config schema, recorded in every run folder.
+TRAIN_SCHEMA_VERSION = 1
+
+
+class ModelConfig(FrozenConfig):
+    """Which registered model to build; its input shape and classes come from the data."""
+
+    name: Literal["small_cnn", "lenet5", "resnet20", "resnet18"] = Field(
+        "small_cnn", description="A model registered in thrifty.models."
+    )
+
+
+class OptimizerConfig(FrozenConfig):
+    """The optimizer used in every phase (rebuilt at the start of each phase)."""
+
+    name: Literal["sgd", "adam", "adamw"] = Field("adam", description="torch.optim optimizer.")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of the weights.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (sgd only).")
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay of the weights.")
+    bits_lr: float | None = Field(
+        None,
+        gt=0,
+        description="Learning rate of the bitlengths in phase 'learn' (None: the default of "
+        "thrifty.param_groups). Bitlengths never get weight decay.",
+    )
+
+
+class ScheduleConfig(FrozenConfig):
+    """Learning-rate schedule, restarted at the start of every phase; stepped once per epoch."""
+
+    name: Literal["constant", "cosine", "step"] = Field("cosine", description="Schedule shape.")
+    step_epochs: int = Field(10, ge=1, description="'step': epochs between decays.")
+    gamma: float = Field(0.1, gt=0, le=1, description="'step': decay factor.")
+
+
+class RegularizerConfig(FrozenConfig):
+    """The bitlength regularizer of phase 'learn' (thrifty.BitlengthRegularizer)."""
+
+    criterion: Literal["bits", "memory", "bitops"] = Field(
+        "bits", description="Cost the regularizer lowers: mean bits, memory or bit-operations."
+    )
+    strength: float = Field(0.05, ge=0, description="λ, the weight of the cost in the loss.")
+    target: float | None = Field(
+        None,
+        description="Target cost (e.g. 4.0 mean bits); λ adapts to reach it. None: fixed λ.",
+    )
+
+
+class FloatPhase(FrozenConfig):
+    """Phase 1a: train the float model, or start from a float checkpoint."""
+
+    epochs: int = Field(5, ge=0, description="Epochs of float training (ignored with checkpoint).")
+    checkpoint: str | None = Field(
+        None,
+        description="A float model state dict (e.g. float_model.pt of an earlier run) to start "
+        "from instead of training.",
+    )
+    lr: float | None = Field(None, gt=0, description="Learning rate (None: optimizer.lr).")
+
+
+class TrainPhase(FrozenConfig):
+    """A quantized phase: learning bitlengths, or fine-tuning after freeze."""
+
+    epochs: int = Field(3, ge=0, description="Epochs of this phase.")
+    lr: float | None = Field(None, gt=0, description="Learning rate (None: optimizer.lr).")
+
+
+class Phases(FrozenConfig):
+    """The recipe: float, then learn weights and bitlengths, then freeze and fine-tune."""
+
+    float: FloatPhase = Field(default_factory=FloatPhase)
+    learn: TrainPhase = Field(default_factory=TrainPhase)
+    finetune: TrainPhase = Field(default_factory=lambda: TrainPhase(epochs=2))
+
+
+class CheckpointConfig(FrozenConfig):
+    """When to write the (atomic) resume checkpoint; it is always written after every epoch."""
+
+    every_steps: int | None = Field(
+        None, ge=1, description="Also write it every this many training steps (None: epochs only)."
+    )
+
+
+class DistributedConfig(FrozenConfig):
+    """Multi-process data-parallel training (torch DDP)."""
+
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="auto: nccl on CUDA, gloo on the CPU."
+    )
+    save_rank_states: bool = Field(
+        False,
+        description="Each rank writes its final state dict to ranks/rank<r>.pt (for checking "
+        "that bitlengths and ranges agree on all ranks).",
+    )
+
+
+class TrainConfig(FrozenConfig):
+    """A whole training run: model, data, optimizer, quantization, regularizer and phases."""
+
+    schema_version: Literal[1] = Field(TRAIN_SCHEMA_VERSION, description="Config schema version.")
+    seed: int = Field(0, description="Seed of weights, batch order, augmentation and dropout.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when available, else the CPU."
+    )
+    out: str = Field("runs/run", description="Run folder (the CLI's --out overrides it).")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    quant: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to thrifty.QuantConfig (see quantization.md)."
+    )
+    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
+    phases: Phases = Field(default_factory=Phases)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    trace: dict[str, Any] | None = Field(
+        None, description="Optional trace capture (thrifty.trace.TraceConfig); None: no trace."
+    )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`"a.b=value"` → (["a", "b"], value parsed as a YAML scalar, e.g. 3, 0.5, true, null)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} must look like key.sub=value (e.g. seed=1)")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {text!r} has an empty key part; use key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML: {error}") from None
+    return parts, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of `data` with each `key.sub=value` override set (sections created)."""
+    result: dict[str, Any] = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {text!r}: {where!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(k): _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def load_train_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), out: str | None = None
+) -> TrainConfig:
+    """Read a YAML training config (or start from the defaults), apply overrides, validate."""
+    data: Mapping[str, Any] = {}
+    where = "training config"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist; pass a YAML file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+        where = f"config {str(path)!r}"
+    merged = apply_overrides(data, overrides)
+    if out is not None:
+        merged["out"] = out
+    return parse_config(TrainConfig, merged, where)
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The resolved config as YAML (what the run folder records as config.yaml)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,497 @@
+"""The two-phase recipe as one resumable run: float → learn bitlengths → freeze and fine-tune.
+
+`train(config)` writes a run folder:
+
+- `config.yaml`     the resolved config;
+- `metrics.jsonl`   one line per epoch (phase, loss, accuracy, mean bits, λ, cost, ...);
+- `checkpoint.pt`   the atomic resume checkpoint (every epoch, optionally every N steps);
+- `float_model.pt`  the float model's state dict when the float phase ends (reusable as
+                    `phases.float.checkpoint` of other runs);
+- `model.pt`        the final model's state dict;
+- `bitlengths.json` per-layer bitlengths and the means; `summary.json` the results;
+- `trace/<phase>/`  with a `trace:` section, the captured training operands of each phase
+                    (thrifty.trace; `epochs` there count from 0 over all phases).
+
+Checkpoints are only written inside a phase and hold a model of that phase's structure
+(float, quantized, or quantized and frozen), so resuming rebuilds the same structure first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import math
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from thrifty._config import parse_config
+from thrifty._io import atomic_path, write_json_atomic, write_text_atomic
+from thrifty._provenance import provenance
+from thrifty.data import DataSplits, load_data, steps_per_epoch
+from thrifty.errors import CheckpointError, ConfigError
+from thrifty.models import build_model
+from thrifty.train import _quant
+from thrifty.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from thrifty.train.config import TrainConfig, config_to_yaml
+from thrifty.train.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    broadcast_state,
+    check_ranks_identical,
+    destroy_process_group,
+    env_from_environment,
+    init_process_group,
+)
+from thrifty.train.loop import EpochTotals, evaluate, train_epoch
+from thrifty.train.progress import Reporter
+
+#: The recipe's phases, in order.
+PHASES = ("float", "learn", "finetune")
+
+#: File names inside a run folder.
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+BITLENGTHS_FILE = "bitlengths.json"
+CONFIG_FILE = "config.yaml"
+FLOAT_MODEL_FILE = "float_model.pt"
+MODEL_FILE = "model.pt"
+TRACE_FOLDER = "trace"
+
+
+@dataclass
+class RunState:
+    """Where the run stands: phase, completed epochs in it, completed steps in this epoch."""
+
+    phase: str = "float"
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    totals: EpochTotals = field(default_factory=EpochTotals)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    float_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "totals": self.totals.as_list(),
+            "records_json": json.dumps(self.records),
+            "float_accuracy": self.float_accuracy,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        loss_sum, correct, count = data["totals"]
+        return cls(
+            phase=data["phase"],
+            epoch=data["epoch"],
+            step=data["step"],
+            global_step=data["global_step"],
+            totals=EpochTotals(loss_sum, correct, count),
+            records=json.loads(data["records_json"]),
+            float_accuracy=data["float_accuracy"],
+        )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python's random module."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def resolve_device(name: str, env: DistEnv) -> torch.device:
+    """`auto` → CUDA when available; with several processes on CUDA, one GPU per local rank."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but CUDA is not available; use auto or cpu")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", env.local_rank % torch.cuda.device_count())
+
+
+def _schedule(name: str, epochs: int, step_epochs: int, gamma: float):
+    if name == "cosine":
+        return lambda e: 0.5 * (1.0 + math.cos(math.pi * e / max(epochs, 1)))
+    if name == "step":
+        return lambda e: gamma ** (e // step_epochs)
+    return lambda e: 1.0
+
+
+def _config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list:
+    keys = sorted(set(saved) | set(current))
+    diffs = []
+    for key in keys:
+        name = f"{prefix}{key}"
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, name + ".")
+        elif a != b and name != "out":
+            diffs.append(name)
+    return diffs
+
+
+def check_config(config: TrainConfig) -> tuple[Any, Any]:
+    """Validate the sections handed to other parts of thrifty: (QuantConfig or None, TraceConfig
+    or None). QuantConfig is None when no phase quantizes (learn and finetune epochs are 0)."""
+    uses_quant = config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0
+    quant_config = _quant.quant_config(config.quant) if uses_quant else None
+    trace_config = None
+    if config.trace is not None:
+        from thrifty.trace import TraceConfig
+
+        trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
+    return quant_config, trace_config
+
+
+class _Run:
+    """One run of the recipe in one process (one rank)."""
+
+    def __init__(
+        self, config: TrainConfig, resume: bool, reporter: Reporter, env: DistEnv, device
+    ) -> None:
+        self.config, self.reporter, self.env, self.device = config, reporter, env, device
+        self.out = Path(config.out)
+        self.checkpoint_path = self.out / CHECKPOINT_FILE
+        seed_everything(config.seed)
+        self.data: DataSplits = load_data(config.data)
+        if self.data.note and env.is_main:
+            reporter.message(self.data.note)
+        self.quant_config, self.trace_config = check_config(config)
+        self.model: nn.Module = build_model(
+            config.model.name,
+            num_classes=self.data.num_classes,
+            in_channels=self.data.in_channels,
+            image_size=self.data.image_size,
+        ).to(device)
+        self.quantized = self.frozen = False
+        self.state = RunState()
+        self.payload: dict[str, Any] | None = None
+        if resume:
+            self._load_for_resume()
+        elif self.checkpoint_path.exists():
+            raise CheckpointError(
+                f"run folder {str(self.out)!r} already holds a checkpoint; pass --resume to "
+                "continue it, or choose another --out"
+            )
+        if env.is_main:
+            write_text_atomic(self.out / CONFIG_FILE, config_to_yaml(config))
+
+    # -- structure --------------------------------------------------------------------------
+    def _set_structure(self, phase: str) -> None:
+        """Quantize (learn, finetune) and freeze (finetune) the model as the phase needs."""
+        if phase != "float" and not self.quantized:
+            _quant.quantize_model(self.model, self.quant_config)
+            self.model.to(self.device)
+            self.quantized = True
+        if phase == "finetune" and not self.frozen:
+            _quant.freeze_model(self.model)
+            self.frozen = True
+
+    def _load_for_resume(self) -> None:
+        payload = load_checkpoint(self.checkpoint_path)
+        saved_config = payload["config"]
+        diffs = _config_differences(saved_config, self.config.model_dump(mode="json"))
+        if diffs:
+            raise ConfigError(
+                f"cannot resume {str(self.out)!r}: the config differs from the checkpoint's in "
+                f"{', '.join(diffs)}; resume with the same config (see config.yaml in the run)"
+            )
+        self.state = RunState.from_dict(payload["state"])
+        self._set_structure(self.state.phase)
+        self.model.load_state_dict(payload["model"])
+        self.payload = payload
+
+    # -- output -----------------------------------------------------------------------------
+    def _write_checkpoint(self, optimizer, scheduler, regularizer) -> None:
+        state = self.state
+        if self.env.enabled:
+            # Rank 0 stores the epoch's totals over all ranks; the others resume from zero.
+            summed = all_reduce_sum(state.totals.as_list(), self.device, self.env)
+        else:
+            summed = state.totals.as_list()
+        if not self.env.is_main:
+            return
+        saved = RunState(**{**state.__dict__, "totals": EpochTotals(*summed)})
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "config": self.config.model_dump(mode="json"),
+                "state": saved.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "regularizer": _quant.regularizer_state(regularizer),
+                "rng": rng_state(),
+            },
+        )
+
+    def _write_metrics(self) -> None:
+        if self.env.is_main:
+            lines = "".join(json.dumps(r) + "\n" for r in self.state.records)
+            write_text_atomic(self.out / METRICS_FILE, lines)
+
+    def _save_state_dict(self, name: str) -> None:
+        if self.env.is_main:
+            with atomic_path(self.out / name) as tmp:
+                torch.save(self.model.state_dict(), tmp)
+
+    # -- phases -----------------------------------------------------------------------------
+    def _phase_epochs(self, phase: str) -> int:
+        phases = self.config.phases
+        if phase == "float":
+            return 0 if phases.float.checkpoint else phases.float.epochs
+        return getattr(phases, phase).epochs
+
+    def _load_float_checkpoint(self, path: str) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state.get("model", state))
+        except FileNotFoundError:
+            raise CheckpointError(
+                f"float checkpoint {path!r} does not exist; set phases.float.checkpoint to a "
+                "float_model.pt of an earlier run, or to null to train the float model"
+            ) from None
+        except (RuntimeError, KeyError, AttributeError) as error:
+            raise CheckpointError(
+                f"float checkpoint {path!r} does not match model "
+                f"{self.config.model.name!r}: {error}"
+            ) from None
+
+    def _make_optimizer(self, phase: str) -> tuple[torch.optim.Optimizer, Any]:
+        config = self.config
+        phase_lr = getattr(config.phases, phase).lr
+        lr = phase_lr if phase_lr is not None else config.optimizer.lr
+        bits_lr = config.optimizer.bits_lr if phase == "learn" else None
+        groups = _quant.optimizer_groups(
+            self.model, lr, bits_lr, config.optimizer.weight_decay, self.quantized
+        )
+        opt = config.optimizer
+        if opt.name == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=opt.momentum)
+        elif opt.name == "adam":
+            optimizer = torch.optim.Adam(groups, lr=lr)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=lr)
+        sched = config.schedule
+        factor = _schedule(sched.name, self._phase_epochs(phase), sched.step_epochs, sched.gamma)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    def _wrap(self) -> nn.Module:
+        if not self.env.enabled:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        broadcast_state(self.model, self.env)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        # Buffers (activation ranges, batch-norm statistics) follow rank 0 at every forward.
+        parameters = inspect.signature(DistributedDataParallel.__init__).parameters
+        sync = (
+            "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
+        )
+        # 1-channel first convolutions give weight gradients DDP re-strides: harmless, noisy.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+        return DistributedDataParallel(self.model, device_ids=device_ids, **{sync: True})
+
+    def run_phase(self, phase: str) -> None:
+        self._set_structure(phase)
+        epochs = self._phase_epochs(phase)
+        resuming = self.payload is not None
+        if phase == "float" and not resuming and self.config.phases.float.checkpoint:
+            self._load_float_checkpoint(self.config.phases.float.checkpoint)
+        optimizer, scheduler = self._make_optimizer(phase)
+        regularizer = None
+        if phase == "learn":
+            regularizer = _quant.make_regularizer(self.model, self.config.regularizer)
+        if resuming:
+            payload, self.payload = self.payload, None
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            _quant.load_regularizer_state(regularizer, payload["regularizer"])
+            if self.env.rank != 0:
+                self.state.totals = EpochTotals()
+            set_rng_state(payload["rng"])
+        else:
+            self.state.phase, self.state.epoch, self.state.step = phase, 0, 0
+            self.state.totals = EpochTotals()
+        wrapped = self._wrap()
+        capturing = epochs > self.state.epoch  # no trace folder for a phase with no steps
+        with self._capture(phase) if capturing else contextlib.nullcontext() as trace:
+            for epoch in range(self.state.epoch, epochs):
+                self._run_epoch(
+                    phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace
+                )
+        if phase == "float":
+            self.state.float_accuracy = self._test_accuracy()
+            self._save_state_dict(FLOAT_MODEL_FILE)
+
+    def _capture(self, phase: str) -> Any:
+        """Trace capture of this phase into trace/<phase>/ (a no-op without `trace:`)."""
+        if self.trace_config is None:
+            return contextlib.nullcontext()
+        from thrifty.trace import capture
+
+        return capture(self.model, self.out / TRACE_FOLDER / phase, self.trace_config)
+
+    def _run_epoch(self, phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace):
+        config, state, env = self.config, self.state, self.env
+        started = time.perf_counter()
+        data = self.data
+        steps = steps_per_epoch(len(data.train), config.data.batch_size, env.world_size)
+        if env.is_main:
+            self.reporter.epoch_start(phase, epoch + 1, epochs, steps, state.step)
+        every = config.checkpoint.every_steps
+
+        global_epoch = len(state.records)  # 0-based over all phases: what trace epochs match
+
+        def before_step(step: int) -> None:
+            trace.step(epoch=global_epoch, step=step, last_step=step == steps - 1)
+
+        def after_step(step: int, loss: float) -> None:
+            state.step = step + 1
+            state.global_step += 1
+            if env.is_main:
+                self.reporter.step(loss)
+            if every is not None and state.global_step % every == 0 and state.step < steps:
+                self._write_checkpoint(optimizer, scheduler, regularizer)
+
+        train_epoch(
+            wrapped,
+            data.train,
+            optimizer,
+            batch_size=config.data.batch_size,
+            epoch=_epoch_key(phase, epoch),
+            seed=config.seed,
+            device=self.device,
+            env=env,
+            augment=data.augment,
+            crop_padding=config.data.crop_padding,
+            start_step=state.step,
+            totals=state.totals,
+            extra_loss=regularizer,
+            before_step=before_step if trace is not None else None,
+            after_step=after_step,
+        )
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        broadcast_state(self.model, env)
+        loss_sum, correct, count = all_reduce_sum(state.totals.as_list(), self.device, env)
+        eval_split = data.val if len(data.val) > 0 else data.test
+        with trace.paused() if trace is not None else contextlib.nullcontext():
+            val_loss, val_accuracy = evaluate(
+                self.model, eval_split, config.data.eval_batch_size, self.device, env
+            )
+        record: dict[str, Any] = {
+            "phase": phase,
+            "epoch": epoch + 1,
+            "epochs": epochs,
+            "global_epoch": len(state.records) + 1,
+            "lr": lr,
+            "train_loss": loss_sum / max(count, 1),
+            "train_accuracy": correct / max(count, 1),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            **self._bits(),
+        }
+        record["lambda"], record["cost"] = _quant.regularizer_values(regularizer)
+        record["seconds"] = time.perf_counter() - started
+        state.records.append(record)
+        state.epoch, state.step, state.totals = epoch + 1, 0, EpochTotals()
+        self._write_metrics()
+        self._write_checkpoint(optimizer, scheduler, regularizer)
+        if env.is_main:
+            self.reporter.epoch_end(record)
+
+    def _bits(self) -> dict[str, Any]:
+        keys = ("mean_bits", "mean_weight_bits", "mean_activation_bits")
+        if not self.quantized:
+            return dict.fromkeys(keys)
+        summary = _quant.model_summary(self.model)
+        return {key: summary.get(key) for key in keys}
+
+    def _test_accuracy(self) -> float:
+        return evaluate(
+            self.model, self.data.test, self.config.data.eval_batch_size, self.device, self.env
+        )[1]
+
+    # -- the whole run ----------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        phases = PHASES if self.quant_config is not None else PHASES[:1]
+        for phase in phases[phases.index(self.state.phase) :]:
+            self.run_phase(phase)
+        broadcast_state(self.model, self.env)
+        consistent = check_ranks_identical(self.model, self.env)
+        final_accuracy = self._test_accuracy()
+        if self.config.distributed.save_rank_states:
+            with atomic_path(self.out / "ranks" / f"rank{self.env.rank}.pt") as tmp:
+                torch.save(self.model.state_dict(), tmp)
+        quant = _quant.model_summary(self.model) if self.quantized else {}
+        means = {
+            key: quant.get(key)
+            for key in (
+                "mean_weight_bits",
+                "mean_activation_bits",
+                "mean_bits",
+                "memory_weighted_bits",
+                "bitops",
+            )
+        }
+        layers = quant.get("layers", [])
+        summary = {
+            "float_accuracy": self.state.float_accuracy,
+            "final_accuracy": final_accuracy,
+            **means,
+            "layers": layers,
+            "data": self.data.describe(),
+            "epochs": len(self.state.records),
+            "world_size": self.env.world_size,
+            "ranks_identical": consistent,
+            **provenance(self.config, self.config.seed),
+        }
+        if self.env.is_main:
+            self._save_state_dict(MODEL_FILE)
+            write_json_atomic(self.out / BITLENGTHS_FILE, {**means, "layers": layers})
+            write_json_atomic(self.out / SUMMARY_FILE, summary)
+        return summary
+
+
+def _epoch_key(phase: str, epoch: int) -> int:
+    """The epoch number that seeds batch order: distinct for every phase and epoch."""
+    return PHASES.index(phase) * 100_000 + epoch
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    env: DistEnv | None = None,
+) -> dict[str, Any]:
+    """Run the recipe of `config` into the folder `config.out`; return the summary dict.
+
+    Silent unless a `reporter` (e.g. `ConsoleReporter()`) is given. With `resume`, continue
+    from the folder's last checkpoint; the config must be the one the run started with.
+    In a process group (`--nproc`, torchrun), every rank calls this; rank 0 writes files.
+    """
+    reporter = reporter or Reporter()
+    env = env or env_from_environment()
+    device = resolve_device(config.device, env)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    init_process_group(env, config.distributed.backend, device)
+    try:
+        return _Run(config, resume, reporter, env, device).run()
+    finally:
+        reporter.close()
+        destroy_process_group()
