@@ -113,6 +113,21 @@ class DistributedConfig(FrozenConfig):
     )
 
 
+class GradientConfig(FrozenConfig):
+    """Fixed per-layer significand width of every layer's output gradient (thrifty.quant.gradient).
+
+    Fixed, not learned: the task loss does not depend on the gradient's precision, so it has
+    no derivative to learn the width from (see thrifty/quant/gradient.py).
+    """
+
+    bits: int = Field(
+        7, ge=0, le=23, description="Fraction bits of the output gradient (7: bfloat16)."
+    )
+    layers: dict[str, int] = Field(
+        default_factory=dict, description="Per-layer overrides: module name -> fraction bits."
+    )
+
+
 class TrainConfig(FrozenConfig):
     """A whole training run: model, data, optimizer, quantization, regularizer and phases."""
 
@@ -135,6 +150,16 @@ class TrainConfig(FrozenConfig):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     trace: dict[str, Any] | None = Field(
         None, description="Optional trace capture (thrifty.trace.TraceConfig); None: no trace."
+    )
+    pruning: dict[str, Any] | None = Field(
+        None,
+        description="Gradual magnitude pruning during the float phase "
+        "(thrifty.train.pruning.PruningConfig); None: no pruning.",
+    )
+    gradients: GradientConfig | None = Field(
+        None,
+        description="Round each layer's output gradient to a fixed significand width in every "
+        "phase; None: float32 gradients.",
     )
 
 

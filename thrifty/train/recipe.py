@@ -53,6 +53,7 @@ from thrifty.train.distributed import (
 )
 from thrifty.train.loop import EpochTotals, evaluate, train_epoch
 from thrifty.train.progress import Reporter
+from thrifty.train.pruning import MagnitudePruner, PruningConfig, make_permanent
 
 #: The recipe's phases, in order.
 PHASES = ("float", "learn", "finetune")
@@ -152,7 +153,31 @@ def check_config(config: TrainConfig) -> tuple[Any, Any]:
         from thrifty.trace import TraceConfig
 
         trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
+    pruning_config(config)
     return quant_config, trace_config
+
+
+def pruning_config(config: TrainConfig) -> PruningConfig | None:
+    """The validated `pruning:` section (None without one).
+
+    Pruning runs during the float phase and is made permanent when it ends; a run that also
+    has quantized phases is refused, because their weight updates would regrow pruned weights.
+    """
+    if config.pruning is None:
+        return None
+    pruning = parse_config(PruningConfig, config.pruning, "config section 'pruning'")
+    if config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0:
+        raise ConfigError(
+            "config section 'pruning' prunes during the float phase only; set "
+            "phases.learn.epochs=0 and phases.finetune.epochs=0 (train the pruned variant "
+            "and the learned-bits variants as separate runs)"
+        )
+    if config.phases.float.checkpoint is not None or config.phases.float.epochs == 0:
+        raise ConfigError(
+            "config section 'pruning' needs float training to prune in: set "
+            "phases.float.epochs > 0 and phases.float.checkpoint=null"
+        )
+    return pruning
 
 
 class _Run:
@@ -176,6 +201,11 @@ class _Run:
             image_size=self.data.image_size,
         ).to(device)
         self.quantized = self.frozen = False
+        pruning = pruning_config(config)
+        self.pruner = None if pruning is None else MagnitudePruner(self.model, pruning)
+        self.pruned_sparsity: dict[str, float] | None = None
+        self.gradient_hooks: Any = None
+        self._attach_gradient_hooks()
         self.state = RunState()
         self.payload: dict[str, Any] | None = None
         if resume:
@@ -189,12 +219,24 @@ class _Run:
             write_text_atomic(self.out / CONFIG_FILE, config_to_yaml(config))
 
     # -- structure --------------------------------------------------------------------------
+    def _attach_gradient_hooks(self) -> None:
+        """(Re)attach the output-gradient rounding of `gradients:` to the current layers."""
+        if self.config.gradients is None:
+            return
+        from thrifty.quant.gradient import quantize_gradients
+
+        if self.gradient_hooks is not None:
+            self.gradient_hooks.remove()
+        gradients = self.config.gradients
+        self.gradient_hooks = quantize_gradients(self.model, gradients.bits, gradients.layers)
+
     def _set_structure(self, phase: str) -> None:
         """Quantize (learn, finetune) and freeze (finetune) the model as the phase needs."""
         if phase != "float" and not self.quantized:
             _quant.quantize_model(self.model, self.quant_config)
             self.model.to(self.device)
             self.quantized = True
+            self._attach_gradient_hooks()  # quantize() replaced the layers
         if phase == "finetune" and not self.frozen:
             _quant.freeze_model(self.model)
             self.frozen = True
@@ -210,6 +252,8 @@ class _Run:
             )
         self.state = RunState.from_dict(payload["state"])
         self._set_structure(self.state.phase)
+        if self.pruner is not None and payload.get("pruning"):
+            self.pruner.load_state_dict(payload["pruning"])
         self.model.load_state_dict(payload["model"])
         self.payload = payload
 
@@ -233,6 +277,7 @@ class _Run:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "regularizer": _quant.regularizer_state(regularizer),
+                "pruning": None if self.pruner is None else self.pruner.state_dict(),
                 "rng": rng_state(),
             },
         )
@@ -333,6 +378,9 @@ class _Run:
                     phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace
                 )
         if phase == "float":
+            if self.pruner is not None:
+                self.pruned_sparsity = self.pruner.layer_sparsity()
+                make_permanent(self.model)  # pruned weights become exact zeros
             self.state.float_accuracy = self._test_accuracy()
             self._save_state_dict(FLOAT_MODEL_FILE)
 
@@ -359,6 +407,8 @@ class _Run:
             trace.step(epoch=global_epoch, step=step, last_step=step == steps - 1)
 
         def after_step(step: int, loss: float) -> None:
+            if self.pruner is not None and phase == "float":
+                self.pruner.step(state.global_step)
             state.step = step + 1
             state.global_step += 1
             if env.is_main:
@@ -448,11 +498,16 @@ class _Run:
             )
         }
         layers = quant.get("layers", [])
+        pruning = {}
+        if self.pruned_sparsity is not None:
+            values = self.pruned_sparsity
+            pruning = {"weight_sparsity": values}
         summary = {
             "float_accuracy": self.state.float_accuracy,
             "final_accuracy": final_accuracy,
             **means,
             "layers": layers,
+            **pruning,
             "data": self.data.describe(),
             "epochs": len(self.state.records),
             "world_size": self.env.world_size,
