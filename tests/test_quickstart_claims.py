@@ -135,3 +135,27 @@ def test_gains_within_the_margin_do_not_count() -> None:
     assert "by more than the 2.0 % margin" in one.criterion
     assert evaluate_claims(report, min_gain=0.005)[0].held
     assert evaluate_claims(report, min_gain=0.005)[2].held
+
+
+def test_break_even_interpolates_the_sweep_and_explains_a_failed_claim_one() -> None:
+    from thrifty.quickstart.claims import break_even_area_ratio
+    from thrifty.quickstart.schema import SweepPoint
+
+    sweep = [
+        SweepPoint(area_ratio=1.0, speedup={"tile": 0.5}),
+        SweepPoint(area_ratio=2.0, speedup={"tile": 0.8}),
+        SweepPoint(area_ratio=4.0, speedup={"tile": 1.2}),
+    ]
+    assert break_even_area_ratio(sweep, "tile") == 3.0
+    assert break_even_area_ratio(sweep[:2], "tile") is None
+    assert break_even_area_ratio(sweep[2:], "tile") == 4.0
+    report = load_report(scale_speedups(sample_report_dict(), "float32", "tile", 0.6))
+    slow = report.variant("float32").model_copy(update={"iso_area_sweep": sweep})
+    report = report.model_copy(
+        update={"variants": [slow if v.name == "float32" else v for v in report.variants]}
+    )
+    one = evaluate_claims(report)[0]
+    assert not one.held
+    assert "wins only if a step averages fewer than 2.00 cycles" in one.sentence
+    assert "averages 2.00 cycles per step" in one.sentence
+    assert "reaches 1× near an area ratio of 3.0" in one.sentence
