@@ -1,11 +1,17 @@
 """The quickstart page in a real browser: headless Chromium renders it without errors.
 
+Two pages: one from the hand-made sample report (exact numbers checked), and one from the real
+quickstart pipeline at a seconds-long budget on digits (real training, trace capture,
+simulator and codec; its report.json keys are checked without a browser too).
+
 Needs Debian's `chromium` (`apt-get install -y --no-install-recommends chromium`, done by
-`.ci/run`); skipped with that instruction where it is not installed.
+`.ci/run`); the browser tests are skipped with that instruction where it is not installed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -14,6 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from thrifty.quickstart import run_quickstart
+from thrifty.quickstart.budget import FAST_BUDGET
 from thrifty.quickstart.sample import sample_report_dict
 from thrifty.report.html import write_html_report
 
@@ -21,7 +29,7 @@ CHROMIUM = shutil.which("chromium")
 WINDOW = (1280, 2000)
 BROWSER_TIMEOUT_S = 120
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Debian's chromium is not installed: "
     "apt-get install -y --no-install-recommends chromium",
@@ -63,6 +71,80 @@ def page(tmp_path_factory) -> Path:
     return write_html_report(sample_report_dict(), tmp_path_factory.mktemp("page") / "report.html")
 
 
+TINY_BUDGET = dataclasses.replace(
+    FAST_BUDGET,
+    name="tiny",
+    train_examples=192,
+    test_examples=96,
+    batch_size=32,
+    trace_batch_size=4,
+    sim_sample_fraction=0.05,
+)
+"""A real quickstart run of a few seconds: every stage composed, nothing faked."""
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quickstart")
+    missing = out / "no-fashion-mnist"  # falls back to digits, and says so
+    run_quickstart(out, progress=False, dataset_root=missing, budget=TINY_BUDGET)
+    return out
+
+
+def test_real_pipeline_report_has_every_section(real_run: Path) -> None:
+    report = json.loads((real_run / "report.json").read_text())
+    assert report["dataset"]["name"] == "digits" and report["dataset"]["fell_back"]
+    assert "no-fashion-mnist" in report["dataset"]["reason"]
+    assert [v["name"] for v in report["variants"]] == [
+        "float32",
+        "pruned",
+        "integer_bits",
+        "float_bits",
+    ]
+    policies = report["hardware"]["sync_policies"]
+    assert policies == ["tile", "row", "ideal"] and report["hardware"]["area_ratio"] > 1
+    for variant in report["variants"]:
+        assert 0.0 <= variant["accuracy"] <= 1.0
+        assert {op["op"] for op in variant["ops"]} == {
+            "forward",
+            "backward_data",
+            "backward_weight",
+        }
+        for op in [*variant["ops"], variant["total"]]:
+            assert set(op["speedup"]) == set(policies) == set(op["energy_efficiency"])
+            terms = op["terms"]
+            assert terms["zero"] + terms["out_of_bounds"] + terms["processed"] <= terms["total"]
+        assert len(variant["iso_area_sweep"]) >= 2
+        assert {c["tensor_class"] for c in variant["codec"]} == {
+            "weights",
+            "activations",
+            "gradients",
+        }
+    bits = {v["name"]: v["layers"] for v in report["variants"]}
+    assert all(row["weight_bits"] is not None for row in bits["integer_bits"])
+    assert all(0 <= row["weight_bits"] <= 7 for row in bits["float_bits"])
+    assert [c["number"] for c in report["claims"]] == [1, 2, 3]
+    for claim in report["claims"]:
+        assert claim["numbers"] and claim["sentence"].startswith(
+            "Held" if claim["held"] else "Not held"
+        )
+    assert (real_run / "report.html").stat().st_size > 10_000
+
+
+@needs_chromium
+def test_real_pipeline_page_renders_with_plots_and_no_console_errors(
+    real_run: Path, tmp_path: Path
+) -> None:
+    result = _chromium(real_run / "report.html", tmp_path / "profile", "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_lines(result.stderr) == []
+    dom = result.stdout
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom)) >= 5
+    assert dom.count('class="badge') >= 3
+    assert "digits" in dom and "float32" in dom.lower()
+
+
+@needs_chromium
 def test_screenshot_is_a_rendered_page(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     result = _chromium(page, tmp_path / "profile", f"--screenshot={shot}")
@@ -78,6 +160,7 @@ def test_screenshot_is_a_rendered_page(page: Path, tmp_path: Path) -> None:
     assert (0x4C, 0x72, 0xB0) in present and (0xC4, 0x4E, 0x52) in present
 
 
+@needs_chromium
 def test_dom_has_plots_numbers_and_no_console_messages(page: Path, tmp_path: Path) -> None:
     result = _chromium(page, tmp_path / "profile", "--dump-dom")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -89,6 +172,7 @@ def test_dom_has_plots_numbers_and_no_console_messages(page: Path, tmp_path: Pat
         assert f"<td>{text}</td>" in dom
 
 
+@needs_chromium
 def test_console_check_catches_blocked_loads(tmp_path: Path) -> None:
     """The check above can fail: an outside image is blocked and reported on the console."""
     bad = tmp_path / "bad.html"

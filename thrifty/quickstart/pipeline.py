@@ -143,17 +143,19 @@ def run_quickstart(
     *,
     stages: QuickstartStages | None = None,
     dataset_root: str | Path | None = None,
+    budget: QuickstartBudget | None = None,
 ) -> QuickstartResult:
     """Train the four variants, measure them on the simulated accelerator, write the report.
 
     Writes `out_dir/report.json` and `out_dir/report.html` (plus runs/, traces/ and
     simulation/ folders of the stages). `fast` uses the ≤ 2-minute budget instead of the
     ≤ 10-minute one; `progress` shows a progress display on stderr; `stages` replaces stage
-    functions; `dataset_root` is the Fashion-MNIST folder (default: Debian's).
+    functions; `dataset_root` is the Fashion-MNIST folder (default: Debian's); `budget`
+    replaces the budget `fast` picks (e.g. a seconds-long one for tests).
     """
     out_dir = Path(out_dir)
     stages = QuickstartStages() if stages is None else stages
-    budget = budget_for(fast)
+    budget = budget_for(fast) if budget is None else budget
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
     start = time.perf_counter()
     total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 1
