@@ -46,7 +46,7 @@ def _with(path: list, value):
         (["variants", 0, "ops", 0, "speedup"], {"lockstep": 1.0}, r"speedup.lockstep"),
         (["variants", 1, "name"], "float32", r"variant names .* repeat"),
         (["variants", 0, "total", "op"], "forward", r"total.op is 'forward', not 'total'"),
-        (["dataset", "name"], "mnist", r"dataset.name: Input should be 'fashion-mnist' or"),
+        (["dataset", "name"], "", r"dataset.name: String should have at least 1 character"),
         (["schema_version"], 2, r"schema_version: Input should be 1"),
         (["extra"], 1, r"unknown key 'extra'"),
     ],

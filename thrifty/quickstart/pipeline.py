@@ -98,10 +98,11 @@ def _display(enabled: bool, total: int) -> Iterator[_Display]:
 
 
 def _dataset_info(choice: DatasetChoice, data: Any) -> DatasetInfo:
+    own = getattr(data, "name", None)
     return DatasetInfo(
-        name=choice.name,
-        fell_back=choice.fell_back,
-        reason=choice.reason,
+        name=choice.name if own is None else own,
+        fell_back=choice.fell_back if own is None else False,
+        reason=choice.reason if own is None else None,
         train_examples=data.train_examples,
         test_examples=data.test_examples,
         image_size=data.image_size,
@@ -124,6 +125,13 @@ def _hardware_info(stated: dict[str, Any], simulations: list[dict[str, Any]]) ->
     if ratios:
         stated = {**stated, "area_ratio": float(ratios.pop())}
     return HardwareInfo(**stated)
+
+
+def _model_name(stages: QuickstartStages, reference: TrainedVariant) -> str:
+    """The quickstart's model name, or the class name of a model a replaced stage trained."""
+    if stages.train_reference is QuickstartStages().train_reference:
+        return QUICKSTART_MODEL
+    return type(reference.model).__name__
 
 
 def _run_config(budget: QuickstartBudget, choice: DatasetChoice) -> dict[str, Any]:
@@ -160,8 +168,9 @@ def run_quickstart(
     start = time.perf_counter()
     total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 1
     with _display(progress, total_stages) as display:
-        display.note(describe(choice))
         data = display.run("loading data", stages.load_data, choice, budget)
+        own = getattr(data, "name", None)
+        display.note(describe(choice) if own is None else f"data set: {own} (given)")
         reference = display.run(
             f"training {VARIANT_LABELS['float32']}",
             stages.train_reference,
@@ -221,7 +230,7 @@ def run_quickstart(
             QuickstartReport(
                 provenance=provenance(_run_config(budget, choice), QUICKSTART_SEED),
                 fast=fast,
-                model=QUICKSTART_MODEL,
+                model=_model_name(stages, reference),
                 dataset=_dataset_info(choice, data),
                 hardware=hardware,
                 variants=variants,

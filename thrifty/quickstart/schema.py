@@ -151,7 +151,11 @@ class VariantResult(_Record):
 class DatasetInfo(_Record):
     """Which data set was used and, if it was not the preferred one, why."""
 
-    name: Literal["fashion-mnist", "digits"]
+    name: str = Field(
+        min_length=1,
+        description="fashion-mnist or digits for the quickstart's own data; any name for "
+        "data given through a replaced load_data stage.",
+    )
     fell_back: bool = Field(description="True when Fashion-MNIST was absent and digits was used.")
     reason: str | None = Field(default=None, description="Why the fallback happened.")
     train_examples: int = Field(ge=0, description="Training examples used (examples).")

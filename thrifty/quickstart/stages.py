@@ -14,6 +14,7 @@ pruning, with learned integer bitlengths, or with learned per-layer significand 
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class DataBundle:
     image_size: int
     num_classes: int
     in_channels: int = 1
+    name: str | None = None
+    """The data set's name in the report when it is not the quickstart's own (your data)."""
 
 
 @dataclass
@@ -342,6 +345,8 @@ def capture(
     inputs, labels = data.trace_batch
     model = trained.model
     model.train()
+    if trace_dir.is_dir():  # an earlier quickstart into the same folder: replace its trace
+        shutil.rmtree(trace_dir)
     with trace.capture(model, trace_dir):
         for _ in range(budget.trace_steps):
             model.zero_grad()
