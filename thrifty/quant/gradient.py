@@ -22,6 +22,7 @@ overrides), chosen by the user, e.g. from the learned activation width of the sa
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,6 +105,9 @@ def quantize_gradients(
             f"gradient widths name layers {unknown} that are not conv/linear layers of "
             f"{type(model).__name__}; known: {sorted(targets)}"
         )
+    # The first layer's input needs no gradient, so torch notes that its hook fires on the
+    # output gradient only: that is exactly what is wanted here.
+    warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients")
     chosen: dict[str, int] = {}
     handles = []
     for name, module in targets.items():
