@@ -159,3 +159,14 @@ def test_break_even_interpolates_the_sweep_and_explains_a_failed_claim_one() -> 
     assert "wins only if a step averages fewer than 2.00 cycles" in one.sentence
     assert "averages 2.00 cycles per step" in one.sentence
     assert "reaches 1× near an area ratio of 3.0" in one.sentence
+
+
+def test_held_relative_gains_say_when_variants_stay_below_one() -> None:
+    report = sample_report_dict()
+    for name in ("float32", "pruned", "integer_bits", "float_bits"):
+        report = scale_speedups(report, name, "tile", 0.25)
+    two, three = evaluate_claims(report)[1:]
+    assert two.held and three.held
+    assert "The gain is relative: under tile sync these stay slower" in two.sentence
+    assert "learned per-layer float precision" in three.sentence.split("The gain")[1]
+    assert "The gain is relative" not in evaluate_claims(sample_report_dict())[1].sentence

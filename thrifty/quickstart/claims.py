@@ -181,6 +181,20 @@ def claim_iso_area(report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN)
     )
 
 
+def below_one_note(variants: Sequence[VariantResult], policy: str) -> str:
+    """' All of them stay below 1× ...' when a relative gain leaves a variant slower than the
+    bit-parallel baseline under `policy` (so 'gains more' is not read as 'is faster')."""
+    slow = [v for v in variants if v.total.speedup[policy] < 1.0]
+    if not slow:
+        return ""
+    names = ", ".join(f"{v.label} {format_ratio(v.total.speedup[policy])}" for v in slow)
+    return (
+        f" The gain is relative: under {policy} sync "
+        f"{'these stay' if len(slow) > 1 else 'it stays'} slower than bit-parallel "
+        f"units of equal area ({names}); see claim 1 and the iso-area sweep."
+    )
+
+
 def claim_pruning_and_quantization(
     report: QuickstartReport, min_gain: float = DEFAULT_MIN_GAIN
 ) -> Claim:
@@ -218,7 +232,7 @@ def claim_pruning_and_quantization(
             f"for {misses}."
         )
     else:
-        sentence = f"Held: {body}."
+        sentence = f"Held: {body}." + below_one_note([pruned, integer], deciding[0])
     return Claim(
         number=2,
         title=title,
@@ -273,7 +287,7 @@ def claim_per_layer_precision(
             f"under {', '.join(failing)}."
         )
     else:
-        sentence = f"Held: {body}."
+        sentence = f"Held: {body}." + below_one_note([per_layer], deciding[0])
     return Claim(
         number=3,
         title=title,
@@ -307,6 +321,7 @@ def with_claims(report: QuickstartReport | Mapping[str, Any]) -> QuickstartRepor
 
 __all__ = [
     "DEFAULT_MIN_GAIN",
+    "below_one_note",
     "break_even_area_ratio",
     "claim_iso_area",
     "claim_per_layer_precision",
