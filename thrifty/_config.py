@@ -41,8 +41,8 @@ def parse_config(cls: type[ConfigT], data: Mapping[str, Any] | None, where: str)
         raise ConfigError(format_validation_error(error, where)) from None
 
 
-def load_yaml_config(cls: type[ConfigT], path: str | Path) -> ConfigT:
-    """Read a YAML file into `cls`; a missing file or bad YAML is a ConfigError naming the file."""
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file holding a mapping; a missing file or bad YAML is a ConfigError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; pass the path of a YAML file")
@@ -52,4 +52,9 @@ def load_yaml_config(cls: type[ConfigT], path: str | Path) -> ConfigT:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
-    return parse_config(cls, data, f"config {str(path)!r}")
+    return dict(data)
+
+
+def load_yaml_config(cls: type[ConfigT], path: str | Path) -> ConfigT:
+    """Read a YAML file into `cls`, raising ConfigError for a bad file or any bad key."""
+    return parse_config(cls, read_yaml_mapping(path), f"config {str(path)!r}")

@@ -35,6 +35,9 @@ class OperandTap(nn.Module):
         return x_q, w_q
 
 
+_FLOAT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
 class _QuantMixin:
     """Construction shared by the quantized layers (from_float) and their bookkeeping."""
 
@@ -44,6 +47,15 @@ class _QuantMixin:
     #: Position of the input-channel dimension counted from the end of the input tensor.
     _channel_dim_from_end: int
     _in_channels_attr: str
+
+    @classmethod
+    def _float_type(cls) -> type[nn.Module]:
+        """The float layer class this quantized class extends (nn.Conv1d, nn.Conv2d, nn.Linear)."""
+        return next(base for base in cls.__mro__ if base in _FLOAT_TYPES)
+
+    def _quantized_operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input and the weight as the layer multiplies them, passed through `operand_tap`."""
+        return self.operand_tap(self.input_quantizer(x), self.weight_quantizer(self.weight))
 
     @classmethod
     def from_float(
@@ -58,7 +70,7 @@ class _QuantMixin:
 
         Raises QuantizationError naming the layer when a granularity does not fit its shape.
         """
-        float_type = cls.__mro__[2]  # QuantX(_QuantMixin, nn.X)
+        float_type = cls._float_type()
         if type(module) is not float_type:
             raise QuantizationError(
                 f"{cls.__name__}.from_float needs an exact {float_type.__name__}, got "
@@ -102,7 +114,7 @@ class _QuantMixin:
 
     def to_float(self) -> nn.Module:
         """The float module again (same parameters), without the quantizers."""
-        float_type = type(self).__mro__[2]
+        float_type = self._float_type()
         module = float_type.__new__(float_type)
         for key, value in self.__dict__.items():
             module.__dict__[key] = type(value)(value) if isinstance(value, dict) else value
@@ -119,34 +131,28 @@ class _QuantMixin:
         self.activation_elements = x.numel() // batch
 
 
-class QuantConv1d(_QuantMixin, nn.Conv1d):
+class _QuantConvMixin(_QuantMixin):
+    """The forward pass shared by the quantized convolutions."""
+
+    _in_channels_attr = "in_channels"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_q, w_q = self._quantized_operands(x)
+        out = self._conv_forward(x_q, w_q, self.bias)
+        self._record(x, out, math.prod(self.weight.shape[1:]))
+        return out
+
+
+class QuantConv1d(_QuantConvMixin, nn.Conv1d):
     """nn.Conv1d with quantized weight and input; build with `QuantConv1d.from_float(conv)`."""
 
     _channel_dim_from_end = 2
-    _in_channels_attr = "in_channels"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_q = self.input_quantizer(x)
-        w_q = self.weight_quantizer(self.weight)
-        x_q, w_q = self.operand_tap(x_q, w_q)
-        out = self._conv_forward(x_q, w_q, self.bias)
-        self._record(x, out, math.prod(self.weight.shape[1:]))
-        return out
 
 
-class QuantConv2d(_QuantMixin, nn.Conv2d):
+class QuantConv2d(_QuantConvMixin, nn.Conv2d):
     """nn.Conv2d with quantized weight and input; build with `QuantConv2d.from_float(conv)`."""
 
     _channel_dim_from_end = 3
-    _in_channels_attr = "in_channels"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_q = self.input_quantizer(x)
-        w_q = self.weight_quantizer(self.weight)
-        x_q, w_q = self.operand_tap(x_q, w_q)
-        out = self._conv_forward(x_q, w_q, self.bias)
-        self._record(x, out, math.prod(self.weight.shape[1:]))
-        return out
 
 
 class QuantLinear(_QuantMixin, nn.Linear):
@@ -156,9 +162,7 @@ class QuantLinear(_QuantMixin, nn.Linear):
     _in_channels_attr = "in_features"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_q = self.input_quantizer(x)
-        w_q = self.weight_quantizer(self.weight)
-        x_q, w_q = self.operand_tap(x_q, w_q)
+        x_q, w_q = self._quantized_operands(x)
         out = F.linear(x_q, w_q, self.bias)
         self._record(x, out, self.in_features)
         return out

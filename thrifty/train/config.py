@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field
 
-from thrifty._config import FrozenConfig, parse_config
+from thrifty._config import FrozenConfig, parse_config, read_yaml_mapping
 from thrifty.data.config import DataConfig
 from thrifty.errors import ConfigError
 
@@ -211,15 +211,7 @@ def load_train_config(
     data: Mapping[str, Any] = {}
     where = "training config"
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist; pass a YAML file")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+        data = read_yaml_mapping(path)
         where = f"config {str(path)!r}"
     merged = apply_overrides(data, overrides)
     if out is not None:
