@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from _trace_nets import ConvNet, QuantNet, fake_quantize
 from torch import nn
 
 import thrifty.trace as tt
+from tests.trace._trace_nets import ConvNet, QuantNet, fake_quantize
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
 

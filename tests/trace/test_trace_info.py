@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from _trace_nets import ConvNet
 from typer.testing import CliRunner
 
 import thrifty.trace as tt
+from tests.trace._trace_nets import ConvNet
 from thrifty.cli import app
 from thrifty.errors import TraceError
 from thrifty.trace.geometry import macs

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
-from _trace_nets import ConvNet
 
 import thrifty.trace as tt
+from tests.trace._trace_nets import ConvNet
 
 quant = pytest.importorskip("thrifty.quant")
 if not hasattr(quant, "quantize"):

@@ -7,10 +7,10 @@ import warnings
 
 import pytest
 import torch
-from _trace_nets import tiny_mlp
 from torch import nn
 
 import thrifty.trace as tt
+from tests.trace._trace_nets import tiny_mlp
 from thrifty._config import parse_config
 from thrifty.errors import ConfigError, TraceError
 from thrifty.trace import capturing as capture_module

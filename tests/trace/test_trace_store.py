@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from _trace_nets import tiny_mlp
 
 import thrifty.trace as tt
+from tests.trace._trace_nets import tiny_mlp
 from thrifty.errors import TraceError
 
 REPO = Path(__file__).resolve().parents[2]
