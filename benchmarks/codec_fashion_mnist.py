@@ -12,7 +12,6 @@ Run: python benchmarks/codec_fashion_mnist.py [--images 4000 --epochs 2]
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import torch
 
 import thrifty.trace
 from benchmarks._common import RESULTS, write_result
+from thrifty.data.idx import find_idx_file, read_idx
 from thrifty.hw.codec import CodecConfig
 from thrifty.hw.codec.accounting import measure_trace
 from thrifty.models import build_model
@@ -47,18 +47,9 @@ VARIANTS: list[tuple[str, CodecConfig]] = [
 ]
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """An IDX array (ubyte images or labels) from a .gz file."""
-    with gzip.open(path, "rb") as handle:
-        raw = handle.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def _load(images: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x = _read_idx(DATA / f"{split}-images-idx3-ubyte.gz")[:images]
-    y = _read_idx(DATA / f"{split}-labels-idx1-ubyte.gz")[:images]
+    x = read_idx(find_idx_file(DATA, f"{split}-images-idx3-ubyte"))[:images]
+    y = read_idx(find_idx_file(DATA, f"{split}-labels-idx1-ubyte"))[:images]
     x = torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1)
     return (x - 0.2860) / 0.3530, torch.from_numpy(y.astype(np.int64))
 

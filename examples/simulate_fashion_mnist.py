@@ -11,7 +11,6 @@ per operation. Usage:
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import thrifty.trace
+from thrifty.data.idx import find_idx_file, read_idx
 from thrifty.hw.accelerator import load_hardware_config
 from thrifty.hw.simulation import simulate_trace, write_simulation
 from thrifty.models import build_model
@@ -32,11 +32,9 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def load(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """First `count` training images in [0, 1] (N, 1, 28, 28) and labels."""
-    with gzip.open(FASHION / "train-images-idx3-ubyte.gz") as handle:
-        images = np.frombuffer(handle.read(), np.uint8, offset=16)[: count * 784]
-    with gzip.open(FASHION / "train-labels-idx1-ubyte.gz") as handle:
-        labels = np.frombuffer(handle.read(), np.uint8, offset=8)[:count]
-    x = torch.from_numpy(images.reshape(count, 1, 28, 28).astype(np.float32) / 255.0)
+    images = read_idx(find_idx_file(FASHION, "train-images-idx3-ubyte"))[:count]
+    labels = read_idx(find_idx_file(FASHION, "train-labels-idx1-ubyte"))[:count]
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     return x, torch.from_numpy(labels.astype(np.int64))
 
 

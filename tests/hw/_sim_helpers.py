@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import thrifty.trace
+from thrifty.data.idx import find_idx_file, read_idx
 from thrifty.models import build_model
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -16,11 +16,9 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def fashion_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `count` training images (N, 1, 28, 28) scaled to [0, 1], and their labels."""
-    with gzip.open(FASHION / "train-images-idx3-ubyte.gz") as handle:
-        images = np.frombuffer(handle.read(), np.uint8, offset=16)[: count * 784]
-    with gzip.open(FASHION / "train-labels-idx1-ubyte.gz") as handle:
-        labels = np.frombuffer(handle.read(), np.uint8, offset=8)[:count]
-    x = torch.from_numpy(images.reshape(count, 1, 28, 28).astype(np.float32) / 255.0)
+    images = read_idx(find_idx_file(FASHION, "train-images-idx3-ubyte"))[:count]
+    labels = read_idx(find_idx_file(FASHION, "train-labels-idx1-ubyte"))[:count]
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
