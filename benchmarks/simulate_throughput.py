@@ -23,8 +23,8 @@ import torch
 
 import thrifty.trace
 from benchmarks._common import write_result
-from thrifty.hw.accelerator import load_hardware_config
-from thrifty.hw.simulation import simulate_entries, simulate_trace
+from thrifty.hw.config import load_hardware_config
+from thrifty.hw.sim.simulation import simulate_entries, simulate_trace
 from thrifty.models import build_model
 
 SEED = 0

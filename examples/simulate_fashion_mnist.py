@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import thrifty.trace
 from thrifty.data.idx import find_idx_file, read_idx
-from thrifty.hw.accelerator import load_hardware_config
-from thrifty.hw.simulation import simulate_trace, write_simulation
+from thrifty.hw.config import load_hardware_config
+from thrifty.hw.sim.simulation import simulate_trace, write_simulation
 from thrifty.models import build_model
 from thrifty.report.simulation_plots import write_simulation_plots
 

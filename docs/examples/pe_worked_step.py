@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np
 
 from thrifty.hw import PEConfig, run_pe
-from thrifty.hw.pe_oracle import (
+from thrifty.hw.pe.oracle import (
     BF16_BIAS_PLUS_FRACTION,
     PRODUCT_TOP_BIT,
     TOP,

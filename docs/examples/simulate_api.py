@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from thrifty.hw.accelerator import load_hardware_config
-from thrifty.hw.simulation import simulate_entries
+from thrifty.hw.config import load_hardware_config
+from thrifty.hw.sim.simulation import simulate_entries
 
 torch.manual_seed(0)
 x = torch.relu(torch.randn(4, 8, 12, 12))  # activations after a ReLU: many zeros

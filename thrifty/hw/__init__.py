@@ -1,13 +1,33 @@
-"""thrifty.hw: the term-serial PE (oracle and fast model) and, around it, the simulator."""
+"""thrifty.hw: the term-serial PE (oracle and fast model) and, around it, the simulator.
 
-from thrifty.hw.accelerator import HardwareConfig, load_hardware_config, preset_names
-from thrifty.hw.integer_pe import IntegerPEResult, integer_step_cycles, run_integer_pe
-from thrifty.hw.pe_config import PEConfig
-from thrifty.hw.pe_matmul import MatmulResult, iter_pe_matmul, pe_matmul
-from thrifty.hw.pe_run import ErrorReport, PEResult, PEStats, error_report, run_pe
-from thrifty.hw.sim_results import OpResult
-from thrifty.hw.simulate import simulate_operation
-from thrifty.hw.simulation import Simulation, simulate_entries, simulate_trace, write_simulation
+Subpackages: `pe` (the processing element), `sim` (dataflow, tiles, whole-trace simulation),
+`cost` (area and energy models), `codec` (the off-chip delta codec). `config.py` holds the one
+hardware config (`HardwareConfig`) and its YAML presets.
+"""
+
+from thrifty.hw.config import HardwareConfig, load_hardware_config, preset_names
+from thrifty.hw.pe import (
+    ErrorReport,
+    IntegerPEResult,
+    MatmulResult,
+    PEConfig,
+    PEResult,
+    PEStats,
+    error_report,
+    integer_step_cycles,
+    iter_pe_matmul,
+    pe_matmul,
+    run_integer_pe,
+    run_pe,
+)
+from thrifty.hw.sim import (
+    OpResult,
+    Simulation,
+    simulate_entries,
+    simulate_operation,
+    simulate_trace,
+    write_simulation,
+)
 
 __all__ = [
     "ErrorReport",

@@ -359,8 +359,8 @@ def simulate(trace_dir: Path, budget: QuickstartBudget, out_path: Path) -> dict[
     """Simulate the captured traces on the default accelerator preset (sampled to the budget);
     write simulation.json into `out_path`'s folder and return its dict."""
     from thrifty._config import parse_config
-    from thrifty.hw.accelerator import HardwareConfig, load_hardware_config
-    from thrifty.hw.simulation import simulate_trace, write_simulation
+    from thrifty.hw.config import HardwareConfig, load_hardware_config
+    from thrifty.hw.sim.simulation import simulate_trace, write_simulation
 
     config = load_hardware_config(HARDWARE_PRESET)
     data = config.model_dump()

@@ -1,0 +1,341 @@
+"""The fast PE model: numba kernels that run many independent reductions at once.
+
+Same model as `thrifty.hw.pe.oracle` (read that first), rewritten for speed:
+
+- Operands arrive as bfloat16 bit patterns (uint16) with the subnormal/NaN policies applied, so
+  the kernel sees only zeros and normals; fields are decoded with shifts and masks.
+- The terms of a significand never need to be walked one by one: the in-bound terms of a lane are
+  exactly those at positions >= j (j from the alignment), so two tables indexed by (fraction, j)
+  give their count and their signed sum (`thrifty.numerics.significand_tables`).
+- Exact sums use 64-bit integers on a common grid when all addends lie within DIRECT_SPAN_BITS;
+  otherwise (wide exponent spreads, a tiny accumulator under big products, ...) they go through a
+  small exact superaccumulator of 30-bit limbs. Either way the exact sum is then rounded once,
+  to nearest-even, with a sticky bit for the limbs below the top two: no double rounding.
+
+Why numba: the per-step work (max exponent, a table lookup per lane, one exact rounding) is
+branchy scalar code over tiny vectors (8 lanes); vectorized numpy/torch would materialise every
+intermediate at M x N x K size. Measured in benchmarks/pe_throughput.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from numba.cpython.unsafe.numbers import leading_zeros
+
+LIMB_BITS = 30  # superaccumulator digit width: 2**33 signed additions fit an int64 limb
+LIMB_MASK = (1 << LIMB_BITS) - 1
+SA_MIN_WEIGHT = -330  # lowest bit weight held (bf16 products reach 2**-266, windows 2**-282)
+SA_LIMBS = 22  # covers weights -330 .. 329 (products reach 2**255, alignment tops 2**263)
+DIRECT_SPAN_BITS = 55  # addends spanning at most this many bits are summed in one int64
+NARROW_PRODUCT_SPREAD = 40  # 64 products of 16 bits spread over 40 bits sum below 2**62
+FLOAT32_MIN_EXPONENT = -126
+FLOAT32_MAX_EXPONENT = 127
+INF_TOP_BIT = FLOAT32_MAX_EXPONENT + 1
+PRODUCT_TOP_BIT = 15  # weight of product bit 15 relative to its LSB
+TOP_POSITION = 8  # highest term position of a significand
+PRODUCT_LSB_OFFSET = 2 * (127 + 7)  # product LSB weight = exponent_a + exponent_b - 268
+STAT_FIELDS = ("cycles", "terms_total", "terms_out_of_bounds", "terms_processed", "idle_lane_steps")
+
+
+@njit(cache=True)
+def _bit_length(x: int) -> int:
+    """Number of bits of a non-negative int64 (0 for 0), via the count-leading-zeros instruction."""
+    return 64 - leading_zeros(np.uint64(x))
+
+
+@njit(cache=True)
+def _round_magnitude(neg, mag, q, sticky, bits):
+    """Round (-1)**neg * (mag + sticky epsilon) * 2**q to `bits` bits; -> (mantissa, exp, inf)."""
+    if mag == 0:
+        return 0, 0, False
+    top = q + _bit_length(mag) - 1
+    exp = max(top - bits + 1, FLOAT32_MIN_EXPONENT - bits + 1)
+    shift = exp - q
+    if shift <= 0:  # representable as is (sticky is only ever set when shift > 0)
+        keep, exp = mag, q
+    elif shift >= 63:  # mag < 2**62 <= half a quantum: rounds to zero
+        return 0, 0, False
+    else:
+        keep = mag >> shift
+        rem = mag & ((1 << shift) - 1)
+        half = 1 << (shift - 1)
+        if rem > half or (rem == half and (sticky or (keep & 1) == 1)):
+            keep += 1
+    if keep == 0:
+        return 0, 0, False
+    if exp + _bit_length(keep) - 1 > FLOAT32_MAX_EXPONENT:
+        return (-1 if neg else 1), 0, True
+    return (-keep if neg else keep), exp, False
+
+
+@njit(cache=True)
+def _sa_add(limbs, m, q):
+    """Add m * 2**q (|m| < 2**62) into the superaccumulator; return the highest limb touched."""
+    neg = m < 0
+    mag = -m if neg else m
+    pos = q - SA_MIN_WEIGHT
+    idx = pos // LIMB_BITS
+    off = pos - idx * LIMB_BITS
+    chunk = (mag & ((1 << (LIMB_BITS - off)) - 1)) << off
+    limbs[idx] += -chunk if neg else chunk
+    rest = mag >> (LIMB_BITS - off)
+    while rest:
+        idx += 1
+        chunk = rest & LIMB_MASK
+        limbs[idx] += -chunk if neg else chunk
+        rest >>= LIMB_BITS
+    return idx
+
+
+@njit(cache=True)
+def _sa_propagate(limbs, lo, hi):
+    for i in range(lo, hi + 1):
+        carry = limbs[i] >> LIMB_BITS  # floor division: limbs become 0 .. 2**30 - 1
+        limbs[i] -= carry << LIMB_BITS
+        limbs[i + 1] += carry
+
+
+@njit(cache=True)
+def _sa_round(limbs, lo, hi, bits):
+    """Round the superaccumulator's exact value (limbs lo..hi used) and clear it."""
+    _sa_propagate(limbs, lo, hi)
+    top = hi + 1
+    while top >= lo and limbs[top] == 0:
+        top -= 1
+    if top < lo:
+        return 0, 0, False
+    neg = limbs[top] < 0
+    if neg:
+        for i in range(lo, hi + 2):
+            limbs[i] = -limbs[i]
+        _sa_propagate(limbs, lo, hi)
+        top = hi + 1
+        while limbs[top] == 0:
+            top -= 1
+    mag = limbs[top]
+    q = top * LIMB_BITS + SA_MIN_WEIGHT
+    sticky = False
+    if top > lo:  # top two limbs (>= 31 bits) plus a sticky bit for the rest
+        mag = (mag << LIMB_BITS) | limbs[top - 1]
+        q -= LIMB_BITS
+        for i in range(lo, top - 1):
+            if limbs[i] != 0:
+                sticky = True
+    for i in range(lo, hi + 2):
+        limbs[i] = 0
+    return _round_magnitude(neg, mag, q, sticky, bits)
+
+
+@njit(cache=True)
+def _sum_round(mants, exps, n, bits, limbs):
+    """Exact sum of mants[i] * 2**exps[i] (i < n, |mants| < 2**62), rounded once."""
+    qmin = 1 << 30
+    tmax = -(1 << 30)
+    for i in range(n):
+        m = mants[i]
+        if m != 0:
+            mag = -m if m < 0 else m
+            qmin = min(qmin, exps[i])
+            tmax = max(tmax, exps[i] + _bit_length(mag) - 1)
+    if tmax < qmin:
+        return 0, 0, False
+    if tmax - qmin < DIRECT_SPAN_BITS:  # each addend < 2**55, at most 65 of them
+        total = 0
+        for i in range(n):
+            if mants[i] != 0:
+                total += mants[i] << (exps[i] - qmin)
+        neg = total < 0
+        return _round_magnitude(neg, -total if neg else total, qmin, False, bits)
+    lo = SA_LIMBS
+    hi = 0
+    for i in range(n):
+        if mants[i] != 0:
+            lo = min(lo, (exps[i] - SA_MIN_WEIGHT) // LIMB_BITS)
+            hi = max(hi, _sa_add(limbs, mants[i], exps[i]))
+    return _sa_round(limbs, lo, hi, bits)
+
+
+@njit(cache=True)
+def _add_round(m1, e1, m2, e2, bits, limbs):
+    """Exact m1 * 2**e1 + m2 * 2**e2 rounded once; m1 is the accumulator (already rounded)."""
+    if m2 == 0:
+        return m1, e1, False
+    mag2 = -m2 if m2 < 0 else m2
+    if m1 == 0:
+        return _round_magnitude(m2 < 0, mag2, e2, False, bits)
+    mag1 = -m1 if m1 < 0 else m1
+    qmin = min(e1, e2)
+    tmax = max(e1 + _bit_length(mag1), e2 + _bit_length(mag2)) - 1
+    if tmax - qmin < DIRECT_SPAN_BITS:
+        total = (m1 << (e1 - qmin)) + (m2 << (e2 - qmin))
+        neg = total < 0
+        return _round_magnitude(neg, -total if neg else total, qmin, False, bits)
+    lo = (min(e1, e2) - SA_MIN_WEIGHT) // LIMB_BITS
+    hi = max(_sa_add(limbs, m1, e1), _sa_add(limbs, m2, e2))
+    return _sa_round(limbs, lo, hi, bits)
+
+
+@njit(cache=True)
+def _to_float(mant, exp, inf):
+    if inf:
+        return math.inf if mant > 0 else -math.inf
+    return math.ldexp(float(mant), exp)
+
+
+@njit(cache=True)
+def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs):
+    """One reduction sum_k a[k] * b[k] (bf16 bit patterns); returns (value, baseline value).
+
+    params = (lanes, window W, headroom, accumulator bits, min_cycles). Writes per-step cycles
+    into step_out and (cycles, terms_total, terms_out_of_bounds, terms_processed,
+    idle_lane_steps) into stats.
+    """
+    lanes, window, headroom, bits, min_cycles = (
+        params[0],
+        params[1],
+        params[2],
+        params[3],
+        params[4],
+    )
+    n_k = a.shape[0]
+    acc_m, acc_e, acc_inf = 0, 0, False
+    base_m, base_e, base_inf = 0, 0, False
+    cycles = 0
+    total = 0
+    oob = 0
+    processed = 0
+    idle = 0
+    step = 0
+    for start in range(0, n_k, lanes):
+        stop = min(start + lanes, n_k)
+        active = 0
+        max_lsb = -(1 << 20)
+        min_lsb = 1 << 20
+        for k in range(start, stop):
+            ea = (np.int64(a[k]) >> 7) & 0xFF
+            eb = (np.int64(b[k]) >> 7) & 0xFF
+            if ea != 0 and eb != 0:
+                active += 1
+                lsb = ea + eb - PRODUCT_LSB_OFFSET
+                max_lsb = max(max_lsb, lsb)
+                min_lsb = min(min_lsb, lsb)
+        idle += lanes - active
+        if active == 0:
+            step_out[step] = min_cycles
+            cycles += min_cycles
+            step += 1
+            continue
+        top = max_lsb + PRODUCT_TOP_BIT + headroom
+        if acc_inf:
+            top = max(top, INF_TOP_BIT)
+        elif acc_m != 0:
+            top = max(top, acc_e + _bit_length(acc_m if acc_m > 0 else -acc_m) - 1)
+        window_lsb = top - window + 1
+        grid = window_lsb - 7  # lowest bit any in-bound partial product (8 bits) can reach
+        # baseline products (16 bits) go straight into one int64 when their spread allows
+        narrow = max_lsb - min_lsb <= NARROW_PRODUCT_SPREAD
+        term_sum = 0
+        product_sum = 0
+        step_max = 0
+        j = 0
+        for k in range(start, stop):
+            ak = np.int64(a[k])
+            bk = np.int64(b[k])
+            ea = (ak >> 7) & 0xFF
+            eb = (bk >> 7) & 0xFF
+            if ea == 0 or eb == 0:
+                continue
+            frac = ak & 0x7F
+            mb = 128 | (bk & 0x7F)
+            neg = ((ak ^ bk) >> 15) != 0
+            lsb = ea + eb - PRODUCT_LSB_OFFSET
+            # first in-bound position: shift (top - E) + (8 - k) < W with E = lsb + 15
+            kmin = top - lsb - PRODUCT_TOP_BIT + TOP_POSITION - window + 1
+            kc = 0 if kmin < 0 else (9 if kmin > 9 else kmin)
+            c = count_from[frac, kc]
+            t = count_from[frac, 0]
+            total += t
+            processed += c
+            oob += t - c
+            if c == 0:
+                idle += 1
+            else:
+                step_max = max(step_max, c)
+                v = (value_from[frac, kc] * mb) << (lsb + kc - grid)
+                term_sum += -v if neg else v
+            pm = (128 | frac) * mb
+            if neg:
+                pm = -pm
+            if narrow:
+                product_sum += pm << (lsb - min_lsb)
+            else:
+                mants[j] = pm
+                exps[j] = lsb
+                j += 1
+        step_cycles = max(step_max, min_cycles)
+        step_out[step] = step_cycles
+        cycles += step_cycles
+        step += 1
+        # term-serial value: truncate toward zero to the window, then one rounding
+        if not acc_inf:
+            trunc = (term_sum if term_sum > 0 else -term_sum) >> 7
+            if term_sum < 0:
+                trunc = -trunc
+            acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
+        # baseline: exact products plus its accumulator, one rounding
+        if not base_inf:
+            if narrow:
+                base_m, base_e, base_inf = _add_round(
+                    base_m, base_e, product_sum, min_lsb, bits, limbs
+                )
+            else:
+                mants[j] = base_m
+                exps[j] = base_e
+                base_m, base_e, base_inf = _sum_round(mants, exps, j + 1, bits, limbs)
+    stats[0] = cycles
+    stats[1] = total
+    stats[2] = oob
+    stats[3] = processed
+    stats[4] = idle
+    return _to_float(acc_m, acc_e, acc_inf), _to_float(base_m, base_e, base_inf)
+
+
+@njit(cache=True, parallel=True)
+def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step_cycles):
+    """Reductions r: a[r] . b[r] for a, b of shape (R, K) (uint16 bf16 patterns)."""
+    n_rows = a.shape[0]
+    lanes = params[0]
+    block = 64
+    for blk in prange((n_rows + block - 1) // block):
+        mants = np.zeros(lanes + 2, dtype=np.int64)
+        exps = np.zeros(lanes + 2, dtype=np.int64)
+        limbs = np.zeros(SA_LIMBS + 2, dtype=np.int64)
+        for r in range(blk * block, min((blk + 1) * block, n_rows)):
+            v, bv = reduce_one(
+                a[r], b[r], params, count_from, value_from, step_cycles[r], stats[r],
+                mants, exps, limbs,
+            )  # fmt: skip
+            values[r] = v
+            base[r] = bv
+
+
+@njit(cache=True, parallel=True)
+def matmul_kernel(a, bt, params, count_from, value_from, values, base, stats, step_cycles):
+    """Reductions (m, n): a[m] . bt[n] for a (M, K) and bt (N, K) (uint16 bf16 patterns)."""
+    n_rows = a.shape[0]
+    n_cols = bt.shape[0]
+    lanes = params[0]
+    for m in prange(n_rows):
+        mants = np.zeros(lanes + 2, dtype=np.int64)
+        exps = np.zeros(lanes + 2, dtype=np.int64)
+        limbs = np.zeros(SA_LIMBS + 2, dtype=np.int64)
+        for n in range(n_cols):
+            v, bv = reduce_one(
+                a[m], bt[n], params, count_from, value_from, step_cycles[m, n], stats[m, n],
+                mants, exps, limbs,
+            )  # fmt: skip
+            values[m, n] = v
+            base[m, n] = bv
