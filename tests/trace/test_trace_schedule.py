@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 
@@ -14,6 +15,7 @@ from tests.trace._trace_nets import tiny_mlp
 from thrifty._config import parse_config
 from thrifty.errors import ConfigError, TraceError
 from thrifty.trace import capturing as capture_module
+from thrifty.trace.store import TraceWriter
 
 
 def _train(model, cap, epochs=3, steps=4, x=None):
@@ -67,11 +69,21 @@ def test_uncaptured_steps_have_no_hooks_attached(tmp_path):
 def test_weights_as_stored_change_between_captured_steps(tmp_path):
     """Each entry holds a snapshot: the optimizer's later in-place updates do not leak in."""
     model = tiny_mlp()
+    x = torch.randn(2, 6)
+    # The weights each step sees, from an uncaptured copy trained the same way: before step 0
+    # and after one SGD step (lr 0.1 on the loss _train uses).
+    shadow = copy.deepcopy(model)
+    expected = [shadow[0].weight.detach().clone()]
+    optimizer = torch.optim.SGD(shadow.parameters(), lr=0.1)
+    shadow(x).square().sum().backward()
+    optimizer.step()
+    expected.append(shadow[0].weight.detach().clone())
     with tt.capture(model, tmp_path / "t") as cap:
-        _train(model, cap, epochs=1, steps=2)
+        _train(model, cap, epochs=1, steps=2, x=x)
     weights = [e.tensors["weight"] for e in tt.open(tmp_path / "t").select(layer="0", op="forward")]
     assert len(weights) == 2 and not torch.equal(weights[0], weights[1])
-    torch.testing.assert_close(weights[1] - weights[0], weights[1] - weights[0])
+    for stored, want in zip(weights, expected, strict=True):
+        torch.testing.assert_close(stored, want, atol=0, rtol=0)
     assert not torch.equal(weights[1], model[0].weight.detach())  # updated after step 1
 
 
@@ -221,10 +233,60 @@ def test_paused_blocks_record_nothing(tmp_path):
     assert sorted({(e.step, e.call) for e in trace}) == [(0, 0), (1, 0)] and len(trace) == 10
 
 
+class _FakeCuda:
+    """A CUDA stand-in for a CPU-only torch: every tensor counts as a device tensor, and the real
+    `_async_host_copy` runs — pinned buffer, non_blocking copy, event recorded on the current
+    stream — against fakes that log what happens, so the test sees each pinned copy and checks
+    that its event was synchronized before the file holding it was written."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pinned: list[torch.Tensor] = []  # buffers allocated with pin_memory=True
+        self.events: list[_FakeCuda.Event] = []
+        self.writes = 0
+        fake = self
+        real_empty = torch.empty
+
+        def empty(*args, pin_memory=False, **kwargs):
+            buffer = real_empty(*args, **kwargs)
+            if pin_memory:
+                fake.pinned.append(buffer)
+            return buffer
+
+        class Event:
+            def __init__(self) -> None:
+                self.buffer = fake.pinned[-1]  # recorded right after the copy into it
+                self.recorded = self.synchronized = False
+                fake.events.append(self)
+
+            def record(self, stream: str) -> None:
+                assert stream == "current stream"
+                self.recorded = True
+
+            def synchronize(self) -> None:
+                assert self.recorded
+                self.synchronized = True
+
+        self.Event = Event
+        real_write = TraceWriter.write_file
+
+        def write_file(writer, layer, part, tensors):
+            for tensor in tensors.values():
+                owners = [e for e in fake.events if e.buffer is tensor]
+                assert len(owners) == 1, "a written tensor is not a pinned copy"
+                assert owners[0].synchronized, "written before its copy's event completed"
+            fake.writes += 1
+            return real_write(writer, layer, part, tensors)
+
+        monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
+        monkeypatch.setattr(torch, "empty", empty)
+        monkeypatch.setattr(torch.cuda, "Event", Event)
+        monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: "current stream")
+        monkeypatch.setattr(TraceWriter, "write_file", write_file)
+
+
 def test_deferred_device_copies_are_written_at_the_step_boundary(tmp_path, monkeypatch):
-    """The CUDA path on CPU: every tensor is treated as a device tensor copied asynchronously."""
-    monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
-    monkeypatch.setattr(capture_module, "_async_host_copy", lambda t: (t.clone(), None))
+    """The CUDA path on CPU: pinned copies, events recorded, synchronized before each write."""
+    fake = _FakeCuda(monkeypatch)
     model = tiny_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     x = torch.randn(2, 6)
@@ -234,19 +296,35 @@ def test_deferred_device_copies_are_written_at_the_step_boundary(tmp_path, monke
         model(x).square().sum().backward()
         optimizer.step()  # changes the weights in place before anything is written
         assert len(tt.open(tmp_path / "t")) == 0  # nothing on disk during the step
+        assert fake.events and not any(e.synchronized for e in fake.events)
         cap.step(epoch=0, step=1)
         assert len(tt.open(tmp_path / "t")) == 5
+        assert all(e.synchronized for e in fake.events)
         before.append(model[0].weight.detach().clone())
         model(x).square().sum().backward()
     weights = [e.tensors["weight"] for e in tt.open(tmp_path / "t").select(layer="0", op="forward")]
     for stored, expected in zip(weights, before, strict=True):
         torch.testing.assert_close(stored, expected, atol=0, rtol=0)
     assert len(tt.open(tmp_path / "t")) == 10
+    # one pinned buffer and one event per tensor stored; every file went through the fake
+    assert len(fake.pinned) == len(fake.events) > 0 and fake.writes > 0
+    assert all(e.synchronized for e in fake.events)
+
+
+def test_without_pinned_memory_the_device_copy_is_synchronous(tmp_path, monkeypatch):
+    """CPU-only torch refuses pin_memory=True: the fallback copies at once and records no event."""
+    monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
+    model = tiny_mlp()
+    x = torch.randn(2, 6)
+    copy_, event = capture_module._async_host_copy(x)
+    assert event is None and torch.equal(copy_, x)  # (a real device tensor's .to("cpu") copies)
+    with tt.capture(model, tmp_path / "t") as cap:
+        _train(model, cap, epochs=1, steps=2, x=x)
+    assert len(tt.open(tmp_path / "t")) == 10
 
 
 def test_budget_holds_for_deferred_device_copies(tmp_path, monkeypatch):
-    monkeypatch.setattr(capture_module, "_needs_async_copy", lambda t: True)
-    monkeypatch.setattr(capture_module, "_async_host_copy", lambda t: (t.clone(), None))
+    fake = _FakeCuda(monkeypatch)
     model = tiny_mlp()
     warns = pytest.warns(RuntimeWarning, match="budget max_bytes=2000 reached")
     with warns, tt.capture(model, tmp_path / "t", tt.TraceConfig(max_bytes=2000)) as cap:
@@ -254,6 +332,7 @@ def test_budget_holds_for_deferred_device_copies(tmp_path, monkeypatch):
     trace = tt.open(tmp_path / "t")
     assert 0 < trace.stores[0].manifest["bytes_total"] <= 2000
     assert _read_all(trace) == len(trace) > 0
+    assert fake.events and all(e.synchronized for e in fake.events if e.buffer is not None)
 
 
 def _read_all(trace) -> int:
