@@ -305,3 +305,42 @@ def test_products_past_float32_give_infinity_that_sticks() -> None:
     # accumulator's top counts as 2**128, so T = 128 and the term lands at s = 127 + 1 = 128:
     # out of bounds, its lane idle, the step costs min_cycles = 1. The infinity stays.
     _check([BF16_MAX, -1.0], [2.0, 1.0], PEConfig(lanes=1), Outcome(np.inf, np.inf, 3, 3, 1, 2, 1))
+
+
+# ------------------------------------------------------------------ options that change counts
+@pytest.mark.parametrize(
+    ("encoding", "cycles", "terms"),
+    [
+        # 238 = 0b11101110: binary 6 terms; NAF 2**8 - 2**4 - 2**1: 3; Booth-4 digits
+        # (j = 0..4) -2, 0, -1, 0, +1 -> -2**1 - 2**4 + 2**8: 3.
+        # 153 = 0b10011001: binary 4; NAF 2**7 + 2**5 - 2**3 + 2**0: 4; Booth-4 digits
+        # +1, -2, +2, -2, +1 -> 2**0 - 2**3 + 2**5 - 2**7 + 2**8: 5.
+        # One lane: a step per value, cycles = terms of 238 + terms of 153.
+        ("binary", 6 + 4, 10),
+        ("naf", 3 + 4, 7),
+        ("booth4", 3 + 5, 8),
+    ],
+)
+def test_the_encoding_sets_the_term_count(encoding: str, cycles: int, terms: int) -> None:
+    a = [238 / 128, 153 / 128]  # significands 238 and 153 at exponent 0
+    exact = 238 / 128 + 153 / 128  # every term is in bounds: the value is exact either way
+    _check(
+        a,
+        [1.0, 1.0],
+        PEConfig(lanes=1, encoding=encoding),
+        Outcome(exact, exact, cycles, terms, 0, terms, 0),
+    )
+
+
+def test_rounding_decides_the_bfloat16_operand() -> None:
+    # 1 + 2**-8 + 2**-10 is not a bfloat16 value: nearest rounds it up to 1 + 2**-7 (above the
+    # half-way point 1 + 2**-8), truncation drops the low bits: 1.0. Times 1.0, one lane.
+    a = torch.tensor([1 + 2.0**-8 + 2.0**-10])
+    b = torch.tensor([1.0])
+    for rounding, want in (("nearest", 1 + 2.0**-7), ("truncate", 1.0)):
+        cfg = PEConfig(lanes=1, rounding=rounding)
+        r = run_pe(a, b, cfg)
+        m = pe_matmul(a[None, :], b[:, None], cfg)
+        assert float(r.value) == float(r.baseline_value) == float(m.value[0, 0]) == want, rounding
+        # NAF of 129 (nearest: 2**7 + 2**0) is 2 terms; of 128 (truncate) 1 term
+        assert int(r.cycles) == int(m.cycles[0, 0]) == (2 if rounding == "nearest" else 1)
