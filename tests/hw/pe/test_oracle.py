@@ -98,12 +98,53 @@ def test_round_accumulator_equals_float32_rounding() -> None:
         assert float(got) == want or (np.isinf(want) and got == want), value
 
 
-@pytest.mark.parametrize("bits_", [8, 11, 16])
-def test_round_accumulator_narrow_widths(bits_: int) -> None:
-    x = torch.randn(200, dtype=torch.float64)
-    for value in x.tolist():
-        got = round_accumulator(Fraction(value), bits_)
-        e = top_bit(Fraction(value))
-        scaled = Fraction(value) / Fraction(2) ** (e - bits_ + 1)
-        assert got == round(scaled) * Fraction(2) ** (e - bits_ + 1)
-        assert abs(got - Fraction(value)) <= Fraction(2) ** (e - bits_)
+def test_round_accumulator_at_8_bits_is_a_bfloat16_cast() -> None:
+    # bfloat16 has an 8-bit significand and float32's exponent range: torch's float32 ->
+    # bfloat16 cast rounds each float32 value once, to nearest even (an independent rounding).
+    x = torch.randn(2000) * torch.exp2(torch.randint(-100, 100, (2000,)).float())
+    x[:4] = torch.tensor([1 + 2.0**-8, 1 + 3 * 2.0**-8, -(1 + 2.0**-8), 255.5])  # ties
+    for value, want in zip(x.tolist(), x.bfloat16().float().tolist(), strict=True):
+        assert float(round_accumulator(Fraction(value), 8)) == want, value
+
+
+def test_round_accumulator_at_11_bits_is_a_float16_cast() -> None:
+    # float16 has an 11-bit significand; inside its normal range (2**-14 .. 2**15) the float32
+    # -> float16 cast is the same single nearest-even rounding.
+    x = torch.randn(2000) * torch.exp2(torch.randint(-10, 10, (2000,)).float())
+    x = x[(x.abs() >= 2.0**-14) & (x.abs() < 2.0**15)]
+    x[:2] = torch.tensor([1 + 2.0**-11, 1 + 3 * 2.0**-11])  # ties: to 1 and to 1 + 2**-9
+    for value, want in zip(x.tolist(), x.half().float().tolist(), strict=True):
+        assert float(round_accumulator(Fraction(value), 11)) == want, value
+
+
+@pytest.mark.parametrize("bits_", [8, 11, 16, 24])
+def test_round_accumulator_from_the_answer_back(bits_: int) -> None:
+    # Built from the answer: x = (m + f) * 2**q with an integer significand m of exactly
+    # `bits_` bits; the rounded value is m * 2**q for f < 1/2, (m + 1) * 2**q for f > 1/2, and
+    # the even one of the two for f = 1/2 (m + 1 = 2**bits_ carries into the next binade).
+    rng = np.random.default_rng(bits_)
+    for _ in range(300):
+        m = int(rng.integers(2 ** (bits_ - 1), 2**bits_))
+        q = int(rng.integers(-60, 60))
+        f = Fraction(int(rng.integers(0, 4)), 4)  # 0, 1/4, 1/2, 3/4
+        up = f > Fraction(1, 2) or (f == Fraction(1, 2) and m % 2 == 1)
+        want = (m + up) * Fraction(2) ** q
+        assert round_accumulator((m + f) * Fraction(2) ** q, bits_) == want, (m, f, q)
+        assert round_accumulator(-(m + f) * Fraction(2) ** q, bits_) == -want, (m, f, q)
+    top = 2**bits_ - 1  # the largest significand: a tie carries into the next power of two
+    assert round_accumulator(top + Fraction(1, 2), bits_) == 2**bits_
+
+
+def test_round_accumulator_overflows_at_the_float32_top() -> None:
+    # float32's largest value is 2**128 - 2**104; half an ulp above it, 2**128 - 2**103, is a
+    # tie between it (odd significand) and 2**128 (even): rounds to 2**128, which overflows.
+    assert round_accumulator(Fraction(2**128 - 2**103), 24) == float("inf")
+    assert round_accumulator(-Fraction(2**128 - 2**103), 24) == float("-inf")
+    just_below = Fraction(2**128 - 2**103 - 1)
+    assert round_accumulator(just_below, 24) == 2**128 - 2**104
+
+
+def test_baseline_takes_one_cycle_per_step() -> None:
+    # 11 pairs on 4 lanes: 3 steps (the last with 3 lanes), one cycle each
+    res = run_oracle(bits([1.0] * 11), bits([1.0] * 11), PEConfig(lanes=4))
+    assert res.baseline_cycles == 3 and len(res.step_cycles) == 3
