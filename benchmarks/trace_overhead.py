@@ -1,14 +1,16 @@
-"""Overhead of the trace machinery on training steps that are not captured (issue 4, item 6).
+"""Overhead of the trace machinery on training steps that are not captured.
 
 Side by side in one run: the same model, data and optimizer step, timed in alternating rounds
-(ABBA order against drift) as
+(the order of the two sides flips every round, against drift) as
   plain      — no capture at all;
   attached   — inside `thrifty.trace.capture`, `cap.step(...)` called before every step, the
                schedule choosing none of them (hooks are attached only on captured steps);
   captured   — every step captured into a temporary store (for information: the cost of a
                captured step, dominated by copying and writing the tensors).
 Reports medians of per-step seconds and the ratio attached / plain (target: <= 1.03), and
-the time of one `cap.step` call on an uncaptured step (the machinery's whole cost there).
+the time of one `cap.step` call on an uncaptured step (the machinery's whole cost there, median
+of `--call-repeats` batches of 2000 calls). Every side is repeated; the result file keeps every
+sample, and the script prints the row docs/traces.md shows.
 
     python benchmarks/trace_overhead.py [--rounds 15] [--steps 3] [--model resnet20]
 """
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=3, help="training steps per timed block")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--call-repeats", type=int, default=7, help="batches of cap.step calls")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -79,13 +82,16 @@ def main() -> None:
                     times[name].append(block(cap if name == "attached" else None, counter))
             # The machinery's own cost on an uncaptured step, free of the training's noise.
             calls = 2000
-            start = time.perf_counter()
-            for _ in range(calls):
-                cap.step(epoch=0, step=counter[0])
-            step_call_s = (time.perf_counter() - start) / calls
+            call_samples = []
+            for _ in range(args.call_repeats):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    cap.step(epoch=0, step=counter[0])
+                call_samples.append((time.perf_counter() - start) / calls)
+            step_call_s = statistics.median(call_samples)
         captured = []
         with tt.capture(model, Path(tmp) / "all") as cap_all:
-            for step in range(max(2, args.rounds // 5)):
+            for step in range(max(5, args.rounds // 5)):
                 start = time.perf_counter()
                 cap_all.step(epoch=0, step=step)
                 train_step()
@@ -108,11 +114,29 @@ def main() -> None:
         "step_call_over_plain_step": step_call_s / plain,
         "captured_step_median_s": statistics.median(captured),
         "captured_step_bytes": store_bytes // len(captured),
+        "captured_step_min_s": min(captured),
+        "captured_step_max_s": max(captured),
         "rounds": args.rounds,
         "steps_per_round": args.steps,
+        "samples": {
+            "plain_step_s": times["plain"],
+            "attached_step_s": times["attached"],
+            "step_call_s": call_samples,
+            "captured_step_s": captured,
+        },
     }
     for key, value in results.items():
-        print(f"{key:36s} {value:.4g}" if isinstance(value, float) else f"{key:36s} {value}")
+        if key != "samples":
+            print(f"{key:36s} {value:.4g}" if isinstance(value, float) else f"{key:36s} {value}")
+    captured_ms = statistics.median(captured) * 1e3
+    captured_mb = store_bytes / len(captured) / 1e6
+    print("docs/traces.md row:")
+    print(
+        f"| {args.model} ({args.rounds} rounds × {args.steps} steps) "
+        f"| {plain * 1e3:.1f} ms | {attached * 1e3:.1f} ms | {attached / plain:.3f} "
+        f"| {paired:.3f} | {step_call_s * 1e6:.1f} µs "
+        f"| {captured_ms:.0f} ms, {captured_mb:.1f} MB |"
+    )
     path = write_result(f"trace_overhead_{args.model}", results, config=vars(args), seed=0)
     print(f"written {path}")
 
