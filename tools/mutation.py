@@ -63,7 +63,7 @@ TARGETS: dict[str, Target] = {
     ),
     "terms": Target(
         "thrifty/numerics/terms.py",
-        ("tests/numerics/test_terms.py",),
+        ("tests/numerics/test_terms.py", "tests/numerics/test_terms_contract.py"),
         "term encodings (reference and vectorized)",
     ),
     "quant_reference": Target(
