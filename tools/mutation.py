@@ -26,6 +26,7 @@ untouched, and one target's run from disturbing another's.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -53,6 +54,9 @@ class Target:
     source: str
     tests: tuple[str, ...]
     why: str
+    #: globs on function names (mutmut's `x_<function>` / `xǁ<Class>ǁ<method>`): mutate only
+    #: these; empty: every function of the file
+    functions: tuple[str, ...] = ()
 
 
 TARGETS: dict[str, Target] = {
@@ -69,7 +73,20 @@ TARGETS: dict[str, Target] = {
     "quant_reference": Target(
         "thrifty/quant/functional.py",
         ("tests/quant/test_functional.py", "tests/quant/test_edges.py"),
-        "the quantizer's reference formulas (int, symmetric, mantissa, fractional)",
+        "the quantizer's reference path (int, symmetric, mantissa, fractional; not the numba "
+        "dispatch plumbing)",
+        (
+            "x__int_levels__*",
+            "x_int_quantize__*",
+            "x__int_quantize_inplace__*",
+            "x_mantissa_quantize__*",
+            "x__both_levels__*",
+            "x__int_level__*",
+            "x_quantize_at_integer__*",
+            "x_fractional_quantize__*",
+            "xǁ_FusedFractionalǁ*",
+            "xǁ_StraightThroughǁ*",
+        ),
     ),
     "codec_format": Target(
         "thrifty/hw/codec/format.py",
@@ -153,7 +170,9 @@ def run_target(name: str, target: Target, max_children: int) -> dict[str, object
     """Run mutmut on one target and return its counts, score and survivors."""
     folder = _prepare(name, target)
     start = time.perf_counter()
-    run = _mutmut(folder, "run", "--max-children", str(max_children))
+    module = target.source.removesuffix(".py").replace("/", ".")
+    names = [f"{module}.{pattern}" for pattern in target.functions]
+    run = _mutmut(folder, "run", "--max-children", str(max_children), *names)
     elapsed = time.perf_counter() - start
     (folder / "mutmut-run.log").write_text(run.stdout + run.stderr)
     export = _mutmut(folder, "export-cicd-stats")
@@ -170,6 +189,8 @@ def run_target(name: str, target: Target, max_children: int) -> dict[str, object
         "tests": list(target.tests),
         "why": target.why,
         "counts": stats,
+        "functions": list(target.functions) or "all",
+        "source_sha256": hashlib.sha256((ROOT / target.source).read_bytes()).hexdigest(),
         "mutants_ran": sum(int(stats.get(key, 0)) for key in RAN),
         "score": _score(stats),
         "survivors": _survivors(folder),
