@@ -45,6 +45,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         _SPLITS[key] = load_data(config.data)
     return train_run(config, data=_SPLITS[key])
 
+
 #: Cost keys of a run summary: one per criterion.
 COSTS = {"bits": "mean_bits", "memory": "memory_weighted_bits", "bitops": "bitops"}
 
