@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from thrifty._config import apply_overrides, parse_config
+from thrifty._config import apply_overrides, parse_config, with_overrides
 from thrifty.data import DataConfig, DataSplits, load_data, steps_per_epoch
 from thrifty.hw.codec.accounting import CodecSummary, measure_trace
 from thrifty.hw.config import HardwareConfig, load_hardware_config
@@ -220,10 +220,8 @@ def capture(
 
 def hardware_config(budget: QuickstartBudget) -> HardwareConfig:
     """The default accelerator preset, sampling the budget's fraction of output tiles."""
-    config = load_hardware_config(HARDWARE_PRESET)
-    sampling = config.sampling.model_copy(update={"fraction": budget.sim_sample_fraction})
-    data = {**config.model_dump(), "sampling": sampling.model_dump()}
-    return parse_config(HardwareConfig, data, "quickstart hardware config")
+    fraction = f"sampling.fraction={budget.sim_sample_fraction!r}"
+    return with_overrides(load_hardware_config(HARDWARE_PRESET), [fraction], "quickstart budget")
 
 
 def simulate(trace_dir: Path, config: HardwareConfig, out_dir: Path) -> Simulation:
