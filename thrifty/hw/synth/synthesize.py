@@ -79,14 +79,14 @@ def synthesize(
     jobs: int = 2,
 ) -> dict[str, Any]:
     """Synthesis results of every design of `configs` (each distinct design once)."""
+    specs: dict[str, DesignSpec] = {}
+    for config in configs:
+        for spec in designs_for(config):  # ConfigError first: no Yosys needed to learn that
+            specs.setdefault(_key(spec), spec)
     yosys_executable()
     shown_as = DEFAULT_LIBERTY if liberty is None else str(liberty)
     liberty = default_liberty() if liberty is None else Path(liberty)
     check_liberty(liberty)
-    specs: dict[str, DesignSpec] = {}
-    for config in configs:
-        for spec in designs_for(config):
-            specs.setdefault(_key(spec), spec)
     with tempfile.TemporaryDirectory(prefix="thrifty-synth-") as tmp:
         root = Path(tmp) if workdir is None else workdir
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
