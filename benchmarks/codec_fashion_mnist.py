@@ -1,4 +1,4 @@
-"""Bits per value of the off-chip codec on Fashion-MNIST small-CNN training traces (issue 7).
+"""Bits per value of the off-chip codec on Fashion-MNIST small-CNN training traces.
 
 Trains thrifty's small CNN briefly on a subset of Fashion-MNIST (read from the IDX .gz files),
 captures the operands of every layer's three training operations at a few steps of each epoch,
@@ -24,13 +24,14 @@ import torch
 
 import thrifty.trace
 from benchmarks._common import RESULTS, write_result
+from thrifty.data import FASHION_MNIST_DEFAULT_ROOT
 from thrifty.data.idx import find_idx_file, read_idx
 from thrifty.hw.codec import CodecConfig
 from thrifty.hw.codec.accounting import measure_trace
 from thrifty.models import build_model
 
 SEED = 0
-DATA = Path("/usr/share/datasets/fashion-mnist")
+DATA = Path(FASHION_MNIST_DEFAULT_ROOT)
 #: Variants compared: (name, config). "plain" is bfloat16 as stored today (16 bits per value).
 VARIANTS: list[tuple[str, CodecConfig]] = [
     ("plain", CodecConfig(mode="none", zero_bitmap=False)),

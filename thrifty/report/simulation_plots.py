@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from thrifty._io import atomic_path
-
-POLICIES = ("tile", "row", "ideal")
-TERM_PARTS = ("zero", "out_of_bounds", "processed")
+from thrifty.hw.config import SYNC_POLICIES as POLICIES
+from thrifty.hw.sim.results import TERM_CLASSES as TERM_PARTS
 
 
 def _labels(records: list[Mapping[str, Any]]) -> list[str]:

@@ -36,12 +36,11 @@ from thrifty.hw.sim.dataflow import (
     geometry_from_dict,
     lower,
 )
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
 from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
-_STATS = ("tile", "row", "ideal", "pe_cycles", "terms_total", "terms_out_of_bounds",
-          "terms_processed")  # fmt: skip
+_STATS = (*SYNC_POLICIES, "pe_cycles", "terms_total", "terms_out_of_bounds", "terms_processed")
 
 
 #: Memory model of one chunk (bytes): per output and step, and per output.
@@ -116,7 +115,7 @@ def _run_product(
         costs = policy_costs(
             np.asarray(result.step_cycles), rows, cols, config.tile.row_buffer_depth
         )
-        for name in ("tile", "row", "ideal"):
+        for name in SYNC_POLICIES:
             stats[name].append(costs[name])
         stats["pe_cycles"].append(_tile_sums(np.asarray(result.cycles), rows, cols))
         for name in ("terms_total", "terms_out_of_bounds", "terms_processed"):
@@ -272,7 +271,9 @@ def simulate_operation(
     cycles = {p: max(c, memory_cycles) for p, c in compute.items()}
     base = dict.fromkeys(SYNC_POLICIES, max(base_compute, memory_cycles))
     sweep = {
-        f"{ratio:g}": max(cycles_for("tile", iso_area_tiles(base_tiles, ratio)), memory_cycles)
+        f"{ratio:g}": max(
+            cycles_for(SWEEP_POLICY, iso_area_tiles(base_tiles, ratio)), memory_cycles
+        )
         for ratio in config.area.sweep
     }
     t = est.totals
