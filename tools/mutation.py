@@ -198,12 +198,34 @@ def run_target(name: str, target: Target, max_children: int) -> dict[str, object
     }
 
 
+def _print_table(results: dict[str, dict]) -> None:
+    """One markdown row per target: file, tests, mutants, detected, survived, score."""
+    for name, r in results.items():
+        if "counts" not in r:
+            print(f"| {name} | `{r['source']}` | | | | | error |")
+            continue
+        c = r["counts"]
+        tests = ", ".join(f"`{Path(t).name}`" for t in r["tests"])
+        only = "" if r.get("functions", "all") == "all" else " (reference functions)"
+        detected = int(c.get("killed", 0)) + int(c.get("timeout", 0))
+        print(
+            f"| {name} | `{r['source']}`{only} | {tests} | {r['mutants_ran']} | {detected} "
+            f"| {len(r['survivors'])} | {_score(c):.3f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help=f"targets to run (default all): {list(TARGETS)}")
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutant runs")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON result file")
+    parser.add_argument(
+        "--table", action="store_true", help="print the result file as docs/testing.md's table"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        _print_table(json.loads(args.output.read_text())["results"])
+        return 0
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {list(TARGETS)}")
