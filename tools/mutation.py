@@ -90,7 +90,11 @@ TARGETS: dict[str, Target] = {
     ),
     "codec_format": Target(
         "thrifty/hw/codec/format.py",
-        ("tests/hw/codec/test_codec.py", "tests/hw/codec/test_widths.py"),
+        (
+            "tests/hw/codec/test_codec.py",
+            "tests/hw/codec/test_widths.py",
+            "tests/hw/codec/test_container.py",
+        ),
         "the codec's container format (header, shape, payload checks)",
     ),
     "costs": Target(
