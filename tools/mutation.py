@@ -103,6 +103,7 @@ TARGETS: dict[str, Target] = {
             "tests/quant/test_regularizer.py",
             "tests/quant/test_options.py",
             "tests/quant/test_regularizer_gradient.py",
+            "tests/quant/test_costs_contract.py",
         ),
         "the cost criteria of the regularizer (bits, memory, bitops)",
     ),
