@@ -35,6 +35,13 @@ def register(app: typer.Typer) -> None:
                 "multi-threaded."
             ),
         ] = 1,
+        scheduler: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="Address of a Dask scheduler (tcp://HOST:8786): its workers simulate the "
+                "operations, reading TRACE_FOLDER at the same path. Needs thrifty[dask]."
+            ),
+        ] = None,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
     ) -> None:
         """Simulate a training trace on term-serial and bit-parallel accelerators."""
@@ -49,7 +56,7 @@ def register(app: typer.Typer) -> None:
             data = config.model_dump()
             data["sampling"] = {**data["sampling"], "fraction": sample}
             config = parse_config(HardwareConfig, data, "--sample")
-        simulation = simulate_trace(trace_folder, config, jobs=jobs)
+        simulation = simulate_trace(trace_folder, config, jobs=jobs, scheduler=scheduler)
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)
         report = simulation.to_dict()

@@ -1,9 +1,10 @@
 """Simulate a whole trace: every (layer, operation) entry, their total, and the JSON report.
 
 `simulate_trace(folder, config)` reads a trace store (`thrifty.trace.open`), simulates each
-entry with `simulate_operation` (in a process pool when `jobs` > 1: operations are independent),
-and returns a `Simulation`, whose `total` is the sum of its records. `write_simulation` writes
-`simulation.json` with the config and provenance embedded.
+entry with `simulate_operation` (in a process pool when `jobs` > 1, or on a Dask cluster when
+given a `scheduler` address: operations are independent), and returns a `Simulation`, whose
+`total` is the sum of its records. `write_simulation` writes `simulation.json` with the config
+and provenance embedded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 
 from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import HardwareConfig
 from thrifty.hw.cost.area import AreaReport, iso_area_tiles
 from thrifty.hw.sim.dataflow import OPS
+from thrifty.hw.sim.distributed import shared_folder, simulate_on_cluster
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
 
@@ -94,12 +96,30 @@ def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulati
     return _finish(records, config, "entries")
 
 
-def simulate_trace(folder: str | Path, config: HardwareConfig, jobs: int = 1) -> Simulation:
-    """Simulate every entry of the trace store in `folder`; `jobs` processes (0: all cores)."""
+def simulate_trace(
+    folder: str | Path, config: HardwareConfig, jobs: int = 1, scheduler: str | None = None
+) -> Simulation:
+    """Simulate every entry of the trace store in `folder`; `jobs` processes (0: all cores).
+
+    `scheduler`: the address of a Dask scheduler (e.g. "tcp://10.0.0.5:8786"); its workers
+    simulate the entries, reading the store from the same `folder` path (a shared file system),
+    and the result is identical to a local run. Needs `pip install "thrifty[dask]"`.
+    """
     from thrifty.trace import open as open_trace
 
     trace = open_trace(folder)
     entries = list(trace)
+    if scheduler is not None and jobs != 1:
+        raise ConfigError(
+            f"jobs = {jobs} and scheduler = {scheduler!r} were both given; the Dask "
+            "workers set the parallelism, so pass only the scheduler"
+        )
+    if scheduler is not None and entries:  # an empty trace fails below without connecting
+        shared = shared_folder(folder)
+        tasks = [(i, e.layer, e.op, e.epoch, e.step, shared, None, config)
+                 for i, e in enumerate(entries)]  # fmt: skip
+        records = simulate_on_cluster(_simulate_one, tasks, scheduler)
+        return _finish(records, config, str(folder))
     if jobs == 0:
         jobs = os.cpu_count() or 1
     if jobs <= 1 or len(entries) <= 1:
