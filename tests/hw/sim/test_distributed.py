@@ -64,6 +64,14 @@ def test_unreachable_scheduler_names_address_and_fix(monkeypatch, small_trace):
         simulate_trace(small_trace, _config(), scheduler=address)
 
 
+def test_scheduler_without_workers_is_an_error(monkeypatch, small_trace):
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1.0)
+    no_workers = pytest.raises(SimulationError, match=r"has no workers .*`dask worker inproc://")
+    cluster = distributed_pkg.LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    with cluster, no_workers:
+        simulate_trace(small_trace, _config(), scheduler=cluster.scheduler_address)
+
+
 def test_missing_dask_names_the_extra(monkeypatch, small_trace):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import now raises ImportError
     with pytest.raises(ConfigError, match=r'pip install "thrifty\[dask\]"'):
@@ -79,6 +87,10 @@ class _FakeClient:
     def __init__(self, versions: dict[str, str]) -> None:
         self.versions = versions
 
+    def wait_for_workers(self, n_workers, timeout):
+        if len(self.versions) < n_workers:
+            raise TimeoutError(f"no worker within {timeout} s")
+
     def run(self, function):
         return self.versions
 
@@ -86,10 +98,10 @@ class _FakeClient:
 def test_workers_must_run_the_same_thrifty_version():
     from thrifty._version import __version__
 
-    distributed._check_workers(_FakeClient({"tcp://w1": __version__}), "tcp://s:1")
+    distributed._check_workers(_FakeClient({"tcp://w1": __version__}), "tcp://s:1", 1.0)
     with pytest.raises(SimulationError, match=r"workers \['tcp://w2'\] run thrifty \['0\.0\.0'\]"):
         distributed._check_workers(
-            _FakeClient({"tcp://w1": __version__, "tcp://w2": "0.0.0"}), "tcp://s:1"
+            _FakeClient({"tcp://w1": __version__, "tcp://w2": "0.0.0"}), "tcp://s:1", 1.0
         )
-    with pytest.raises(SimulationError, match="has no workers"):
-        distributed._check_workers(_FakeClient({}), "tcp://s:1")
+    with pytest.raises(SimulationError, match=r"has no workers \(none joined within 1 s\)"):
+        distributed._check_workers(_FakeClient({}), "tcp://s:1", 1.0)

@@ -31,7 +31,7 @@ from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.sim.results import OpResult
 
 CONNECT_TIMEOUT_S = 10.0
-"""Default seconds to wait for the scheduler to answer before giving up."""
+"""Default seconds to wait for the scheduler to answer, and for a first worker to join."""
 
 INSTALL_HINT = 'pip install "thrifty[dask]"'
 
@@ -77,14 +77,18 @@ def connect(address: str, timeout_s: float | None = None) -> Any:
         ) from None
 
 
-def _check_workers(client: Any, address: str) -> None:
-    """Every worker must run this thrifty version: another version could simulate otherwise."""
-    versions = client.run(_worker_version)
-    if not versions:
+def _check_workers(client: Any, address: str, timeout_s: float) -> None:
+    """At least one worker must join within `timeout_s`, and every worker must run this thrifty
+    version: another version could simulate otherwise."""
+    try:
+        client.wait_for_workers(1, timeout=timeout_s)
+    except TimeoutError:
         raise SimulationError(
-            f"the Dask scheduler at {address!r} has no workers; start some with "
-            f"`dask worker {address}` on machines that see the trace folder"
-        )
+            f"the Dask scheduler at {address!r} has no workers (none joined within "
+            f"{timeout_s:g} s); start some with `dask worker {address}` on machines that see "
+            "the trace folder"
+        ) from None
+    versions = client.run(_worker_version)
     other = {worker: v for worker, v in versions.items() if v != __version__}
     if other:
         raise SimulationError(
@@ -105,8 +109,10 @@ def simulate_on_cluster(
     task must name a trace folder the workers can read. An error raised on a worker (e.g. a
     TraceError for a folder it cannot see) is raised here unchanged.
     """
+    if timeout_s is None:
+        timeout_s = CONNECT_TIMEOUT_S
     with connect(address, timeout_s) as client:
-        _check_workers(client, address)
+        _check_workers(client, address, timeout_s)
         # pure=False: one task per entry even when two entries look alike.
         futures = client.map(task, list(tasks), pure=False)
         return list(client.gather(futures))
