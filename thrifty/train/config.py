@@ -27,6 +27,12 @@ class ModelConfig(FrozenConfig):
     name: Literal["small_cnn", "lenet5", "resnet20", "resnet18"] = Field(
         "small_cnn", description="A model registered in thrifty.models."
     )
+    pretrained: str | None = Field(
+        None,
+        description="Your pretrained weights for this model: a state-dict file "
+        "(torch.save(model.state_dict(), path)), loaded before the first phase. None: random "
+        "initialisation. With phases.float.epochs=0 the recipe fine-tunes them directly.",
+    )
 
 
 class OptimizerConfig(FrozenConfig):

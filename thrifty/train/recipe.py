@@ -52,6 +52,7 @@ from thrifty.train.distributed import (
     init_process_group,
 )
 from thrifty.train.loop import EpochTotals, evaluate, train_epoch
+from thrifty.train.pretrained import load_pretrained
 from thrifty.train.progress import Reporter
 from thrifty.train.pruning import MagnitudePruner, PruningConfig, make_permanent
 
@@ -200,6 +201,8 @@ class _Run:
             in_channels=self.data.in_channels,
             image_size=self.data.image_size,
         ).to(device)
+        if config.model.pretrained is not None and not resume:
+            load_pretrained(self.model, config.model.pretrained, config.model.name)
         self.quantized = self.frozen = False
         pruning = pruning_config(config)
         self.pruner = None if pruning is None else MagnitudePruner(self.model, pruning)
