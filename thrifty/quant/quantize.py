@@ -132,7 +132,12 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             continue
         weight_config, activation_config = layer_configs(config, name, first, last)
         quantized = QUANTIZED_CLASS_FOR[type(module)].from_float(
-            module, weight_config, activation_config, name, config.activation_ema_momentum
+            module,
+            weight_config,
+            activation_config,
+            name,
+            config.activation_ema_momentum,
+            config.activation_training_range,
         )
         _set_submodule(model, name, quantized)
         info.quantized.append(name)
