@@ -16,6 +16,7 @@ from pydantic import Field
 from thrifty._config import FrozenConfig, parse_config, read_yaml_mapping
 from thrifty.data.config import DataConfig
 from thrifty.errors import ConfigError
+from thrifty.train.distill import DistillConfig
 
 #: Version of the training-config schema, recorded in every run folder.
 TRAIN_SCHEMA_VERSION = 1
@@ -161,6 +162,11 @@ class TrainConfig(FrozenConfig):
         None,
         description="Gradual magnitude pruning during the float phase "
         "(thrifty.train.pruning.PruningConfig); None: no pruning.",
+    )
+    distill: DistillConfig | None = Field(
+        None,
+        description="Knowledge distillation from the float model in the learn and finetune "
+        "phases (thrifty.train.distill); None: labels only.",
     )
     gradients: GradientConfig | None = Field(
         None,

@@ -19,6 +19,7 @@ Checkpoints are only written inside a phase and hold a model of that phase's str
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import json
 import math
@@ -42,6 +43,7 @@ from thrifty.models import build_model
 from thrifty.train import _quant
 from thrifty.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from thrifty.train.config import TrainConfig, config_to_yaml
+from thrifty.train.distill import Distiller
 from thrifty.train.distributed import (
     DistEnv,
     all_reduce_sum,
@@ -211,6 +213,8 @@ class _Run:
         self._attach_gradient_hooks()
         self.state = RunState()
         self.payload: dict[str, Any] | None = None
+        self.float_state: dict[str, torch.Tensor] | None = None  # the distillation teacher
+        self.distiller: Distiller | None = None
         if resume:
             self._load_for_resume()
         elif self.checkpoint_path.exists():
@@ -373,6 +377,7 @@ class _Run:
         else:
             self.state.phase, self.state.epoch, self.state.step = phase, 0, 0
             self.state.totals = EpochTotals()
+        self.distiller = self._distiller(phase)
         wrapped = self._wrap()
         capturing = epochs > self.state.epoch  # no trace folder for a phase with no steps
         with self._capture(phase) if capturing else contextlib.nullcontext() as trace:
@@ -386,6 +391,28 @@ class _Run:
                 make_permanent(self.model)  # pruned weights become exact zeros
             self.state.float_accuracy = self._test_accuracy()
             self._save_state_dict(FLOAT_MODEL_FILE)
+            if self.config.distill is not None:
+                self.float_state = copy.deepcopy(self.model.state_dict())
+
+    def _distiller(self, phase: str) -> Distiller | None:
+        """The float teacher of `distill:` for a quantized phase (None without the section).
+
+        The float model as the float phase ended: kept in memory, or read back from the run
+        folder's float_model.pt when the run resumed past the float phase.
+        """
+        if self.config.distill is None or phase == "float":
+            return None
+        if self.float_state is None:
+            path = self.out / FLOAT_MODEL_FILE
+            self.float_state = torch.load(path, map_location=self.device, weights_only=True)
+        teacher = build_model(
+            self.config.model.name,
+            num_classes=self.data.num_classes,
+            in_channels=self.data.in_channels,
+            image_size=self.data.image_size,
+        ).to(self.device)
+        teacher.load_state_dict(self.float_state)
+        return Distiller(teacher, self.config.distill)
 
     def _capture(self, phase: str) -> Any:
         """Trace capture of this phase into trace/<phase>/ (a no-op without `trace:`)."""
@@ -433,6 +460,7 @@ class _Run:
             start_step=state.step,
             totals=state.totals,
             extra_loss=regularizer,
+            distill=self.distiller,
             before_step=before_step if trace is not None else None,
             after_step=after_step,
         )
