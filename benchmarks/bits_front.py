@@ -39,6 +39,7 @@ import thrifty  # noqa: E402
 from benchmarks._common import write_result  # noqa: E402
 from benchmarks.bits_lr import accuracy, fashion_subset  # noqa: E402
 from thrifty.models import SmallCNN  # noqa: E402
+from thrifty.quant.quantize import DEFAULT_BITS_LR  # noqa: E402
 from thrifty.train.distill import DistillConfig, Distiller  # noqa: E402
 
 VARIANTS = (
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--finetune-lr", type=float, default=5e-4)
-    parser.add_argument("--bits-lr", type=float, default=0.01)
+    parser.add_argument("--bits-lr", type=float, default=DEFAULT_BITS_LR)
     parser.add_argument("--target", type=float, default=3.0)
     parser.add_argument("--name", default="bits_front")
     args = parser.parse_args()

@@ -42,7 +42,7 @@ def test_finetune_pretrained_example_learns_with_defaults() -> None:
         if line.startswith(("float accuracy", "quantized accuracy", "mean bits")):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value.rstrip("%"))
-    # At a weight lr of 1e-4 the default bitlength rate still takes every layer well below 8
-    # bits, and the fine-tuned model keeps the float model's accuracy within a point.
-    assert values["mean bits"] <= 6.0
+    # At a weight lr of 1e-4 the default bitlength rate still takes the layers to 4 bits or
+    # fewer (2.88 measured), and the fine-tuned model keeps the float accuracy within a point.
+    assert values["mean bits"] <= 4.0
     assert values["quantized accuracy"] >= values["float accuracy"] - 1.0

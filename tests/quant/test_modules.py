@@ -176,7 +176,7 @@ def test_param_groups_put_bits_apart_with_their_own_rate_and_no_decay() -> None:
     model = thrifty.quantize(_net())
     groups = thrifty.param_groups(model, lr=0.01, weight_decay=1e-4)
     weights, bits = groups
-    assert bits["lr"] == DEFAULT_BITS_LR == 0.01 and bits["weight_decay"] == 0.0
+    assert bits["lr"] == DEFAULT_BITS_LR == 0.03 and bits["weight_decay"] == 0.0
     # The default bitlength rate does not follow the weights' rate; an explicit one wins.
     assert thrifty.param_groups(model, lr=1e-5)[1]["lr"] == DEFAULT_BITS_LR
     assert thrifty.param_groups(model, lr=1e-5, bits_lr=0.3)[1]["lr"] == 0.3

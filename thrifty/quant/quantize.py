@@ -26,7 +26,7 @@ from thrifty.quant.modules import QUANTIZED_CLASS_FOR, QUANTIZED_MODULE_TYPES
 #: 2–16 bit scale however large the weights' updates are, so a rate tied to the weights' (the
 #: earlier 10 × lr) froze them when fine-tuning at 1e-4 or below. Chosen from
 #: benchmarks/bits_lr.py (docs/quantization.md, "Bitlength learning rate").
-DEFAULT_BITS_LR = 0.01
+DEFAULT_BITS_LR = 0.03
 
 INFO_ATTRIBUTE = "_thrifty_quantization"
 

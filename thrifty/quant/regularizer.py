@@ -158,7 +158,8 @@ class BitlengthRegularizer:
                 f"steps with the regularizer attached (λ = {self.strength:g}, cost "
                 f"{self.cost:.3g}): they are not learning. Raise their learning rate with "
                 f"thrifty.param_groups(model, lr, bits_lr=...) (the default {DEFAULT_BITS_LR:g} "
-                "suits Adam; plain SGD needs about 100× more), or raise the strength λ; "
+                "suits Adam; plain SGD with momentum needs about 10× more, e.g. 0.3), or raise "
+                "the strength λ; "
                 "pass check_after=None to BitlengthRegularizer to switch this check off",
                 BitlengthsNotLearningWarning,
                 stacklevel=3,

@@ -45,7 +45,7 @@ MOMENTUM = 0.9
 BITS_LEARNING_RATE = 0.5
 """SGD learning rate of the bitlengths (bits per unit gradient). Plain SGD moves a bitlength by
 rate × gradient, and the regularizer's gradient per bitlength is small (λ / number of
-bitlengths), so SGD needs a far larger rate than thrifty's Adam-oriented default (0.01); 0.5 is
+bitlengths), so SGD needs a far larger rate than thrifty's Adam-oriented default (0.03); 0.5 is
 the rate the quickstart's variants were measured with."""
 
 PRUNING_TARGET_SPARSITY = 0.75
