@@ -7,6 +7,8 @@ drop). From the first, with the same phases, epochs and learning rates:
 - `learned_t<T>`: learned bitlengths of every layer's weight and input (criterion 'bits',
   target mode aiming at T mean bits before the round-up of `freeze`), one per `--targets`:
   the learned accuracy–bits front;
+- `learned_t<T>_wchannel` (one per `--wchannel-targets`): the same with per-output-channel
+  weight bitlengths and ranges;
 - `uniform_<B>bit`: fixed B-bit weights and inputs (B in `--uniform-bits`), trained through
   the same learn and fine-tune phases (regularizer off): uniform quantization-aware training
   with exactly the learned variants' epochs and learning rates;
@@ -69,6 +71,11 @@ def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         }
         for target in args.targets
     }
+    for target in args.wchannel_targets:
+        variants[f"learned_t{target:g}_wchannel"] = {
+            "quant": {**learned, "weight": {"init_bits": 8, "granularity": "channel"}},
+            "regularizer": {"criterion": "bits", "strength": 0.05, "target": target},
+        }
     for bits in args.uniform_bits:
         fixed = {"init_bits": bits, "learnable": False}
         variants[f"uniform_{bits}bit"] = {
@@ -247,12 +254,19 @@ def plot(path: Path, out: Path) -> Path:
 
     summary = json.loads(path.read_text())["results"]["summary"]
     fig, ax = plt.subplots(figsize=(6, 4))
-    groups = {"learned_": ("learned bitlengths", "o-"), "uniform_": ("uniform QAT", "s--")}
-    for prefix, (label, style) in groups.items():
+    groups = {
+        "learned bitlengths": (lambda n: n.startswith("learned_") and "wchannel" not in n, "o-"),
+        "learned, per-channel weights": (lambda n: n.endswith("_wchannel"), "^-"),
+        "uniform QAT": (lambda n: n.startswith("uniform_"), "s--"),
+    }
+    for label, (member, style) in groups.items():
         rows = sorted(
-            (r["mean_bits"]["mean"], 100 * r["accuracy"]["mean"], r)
-            for n, r in summary.items()
-            if n.startswith(prefix)
+            [
+                (r["mean_bits"]["mean"], 100 * r["accuracy"]["mean"], r)
+                for n, r in summary.items()
+                if member(n)
+            ],
+            key=lambda row: (row[0], row[1]),
         )
         if rows:
             xs, ys = [b for b, _, _ in rows], [a for _, a, _ in rows]
@@ -302,6 +316,13 @@ def main() -> None:
     parser.add_argument("--bits-lr", type=float, default=None, help="None: thrifty's default")
     parser.add_argument("--finetune-lr", type=float, default=0.0005)
     parser.add_argument("--targets", type=float, nargs="+", default=[2.5, 3.0, 3.5])
+    parser.add_argument(
+        "--wchannel-targets",
+        type=float,
+        nargs="*",
+        default=[],
+        help="targets of extra learned variants with per-output-channel weight bitlengths",
+    )
     parser.add_argument("--uniform-bits", type=int, nargs="+", default=[2, 3, 4, 8])
     parser.add_argument("--pretrained-learn-epochs", type=int, default=1)
     parser.add_argument("--pretrained-finetune-epochs", type=int, default=1)
