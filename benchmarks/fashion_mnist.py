@@ -290,6 +290,9 @@ def plot(path: Path, out: Path) -> Path:
             "D",
             label="fine-tuned at lr 1e-4, defaults",
         )
+    if "float_same_epochs" in summary:
+        start = 100 * summary["float"]["accuracy"]["mean"]
+        ax.axhline(start, color="tab:red", lw=1, ls="--", label="float model they start from")
     reference = summary.get("float_same_epochs", summary["float"])
     ax.axhline(100 * reference["accuracy"]["mean"], color="gray", lw=1, label="float (same epochs)")
     ax.axhline(
