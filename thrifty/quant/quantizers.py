@@ -1,9 +1,9 @@
 """Quantizer modules: one learnable bitlength (per tensor, channel or group) and its ranges.
 
 A `WeightQuantizer` takes its range from the weight at every call (the weight changes every
-step). An `ActivationQuantizer` takes batch min/max in training (or, as an option, the moving
-average below) and keeps an exponential moving
-average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation.
+step). An `ActivationQuantizer` takes batch min/max in training and keeps an exponential moving
+average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation (and,
+with `training_range="ema"`, in training too).
 
 Every call first clamps the stored bitlength into [min_bits, max_bits] (in place, on `.data`,
 so it needs nothing from the user after an optimizer step), then checks that the range and the
