@@ -38,3 +38,12 @@ class CheckpointError(ThriftyError, OSError):
 
 class SimulationError(ThriftyError, ValueError):
     """A layer or trace cannot be mapped onto the simulated accelerator."""
+
+
+class SynthesisError(ThriftyError, RuntimeError):
+    """Logic synthesis cannot run or failed: Yosys missing, a malformed cell library, ..."""
+
+
+class BitlengthsNotLearningWarning(UserWarning):
+    """The bitlengths barely moved although a regularizer pulls them down: their learning rate
+    (or λ) is too small for the optimizer in use."""

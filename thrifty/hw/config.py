@@ -185,7 +185,7 @@ class HardwareConfig(FrozenConfig):
 
     schema_version: Literal[1] = Field(HARDWARE_SCHEMA_VERSION, description="Config version.")
     name: str = Field("default", description="Name of the preset or design.")
-    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE (issue 3).")
+    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE (docs/pe.md).")
     tile: TileConfig = Field(default_factory=TileConfig, description="Tiles and sync.")
     dataflow: DataflowConfig = Field(default_factory=DataflowConfig, description="Serial operand.")
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description="Clock and DRAM.")

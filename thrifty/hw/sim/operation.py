@@ -36,7 +36,7 @@ from thrifty.hw.sim.dataflow import (
     geometry_from_dict,
     lower,
 )
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
 from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
@@ -271,7 +271,9 @@ def simulate_operation(
     cycles = {p: max(c, memory_cycles) for p, c in compute.items()}
     base = dict.fromkeys(SYNC_POLICIES, max(base_compute, memory_cycles))
     sweep = {
-        f"{ratio:g}": max(cycles_for("tile", iso_area_tiles(base_tiles, ratio)), memory_cycles)
+        f"{ratio:g}": max(
+            cycles_for(SWEEP_POLICY, iso_area_tiles(base_tiles, ratio)), memory_cycles
+        )
         for ratio in config.area.sweep
     }
     t = est.totals

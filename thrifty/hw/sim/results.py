@@ -14,6 +14,12 @@ from dataclasses import dataclass, field, fields
 from statistics import NormalDist
 from typing import Any
 
+TERM_CLASSES: tuple[str, ...] = ("zero", "out_of_bounds", "processed")
+"""The classes every term slot of a serial operand falls in (`OpResult.terms` adds `total`)."""
+
+SWEEP_POLICY = "tile"
+"""The sync policy of the iso-area sweep (`OpResult.sweep_cycles`)."""
+
 
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, Mapping):
@@ -136,4 +142,4 @@ def total(results: Iterable[OpResult], layer: str = "total") -> OpResult:
     return OpResult(**{**{f.name: getattr(out, f.name) for f in fields(out)}, "layer": layer})
 
 
-__all__ = ["OpResult", "total"]
+__all__ = ["SWEEP_POLICY", "TERM_CLASSES", "OpResult", "total"]
