@@ -110,11 +110,14 @@ class AreaReport:
 
 
 def _hand_count(config: HardwareConfig) -> dict[str, PEArea]:
-    area, lanes, window = config.area, config.pe.lanes, config.pe.window_bits
+    """The term-serial PE at its window in force; the baselines add exact products into the
+    accumulator, so they keep the accumulator window (significand + guard bits)."""
+    pe, area = config.pe, config.area
+    full = pe.accumulator_bits + pe.guard_bits
     return {
-        "term_serial": term_serial_pe_area(area, lanes, window, config.tile.cols),
-        "dot_product": bit_parallel_pe_area(area, lanes, window),
-        "per_lane_fma": per_lane_fma_pe_area(area, lanes, window),
+        "term_serial": term_serial_pe_area(area, pe.lanes, pe.window_bits, config.tile.cols),
+        "dot_product": bit_parallel_pe_area(area, pe.lanes, full),
+        "per_lane_fma": per_lane_fma_pe_area(area, pe.lanes, full),
     }
 
 
