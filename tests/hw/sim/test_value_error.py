@@ -7,7 +7,7 @@ import pytest
 
 from tests.hw.sim.test_simulation import _tiny_conv
 from thrifty.hw.config import HardwareConfig
-from thrifty.hw.sim.value_error import numeric_cost, product_cost
+from thrifty.hw.sim.value_error import numeric_cost, per_lane_fma_values, product_cost
 
 
 def _config(window: str) -> HardwareConfig:
@@ -29,6 +29,22 @@ def test_small_product_falls_out_of_the_product_window_only():
     assert prod.term_error_mean == prod.term_error_max / 2
 
 
+def test_per_lane_fma_rounds_once_per_mac_by_hand():
+    # K = 4 over 2 lanes: lane 0 takes elements 0 and 2, lane 1 elements 1 and 3.
+    # Lane 0: 1 + 2^-24 rounds to 1 (tie to even), lane 1: 2^-24 + 2^-24 = 2^-23 exactly;
+    # then 1 + 2^-23 is exact in float32. The float64 sum is 1 + 3·2^-24.
+    a = np.array([[1.0, 2.0**-24, 2.0**-24, 2.0**-24]], np.float32)
+    b = np.ones((4, 1), np.float32)
+    cfg = HardwareConfig.model_validate({"pe": {"lanes": 2}})
+    got = per_lane_fma_values(a.astype(np.float64), b.astype(np.float64), 2)
+    assert got.dtype == np.float32 and got[0, 0] == np.float32(1 + 2.0**-23)
+    cost = product_cost(a, b, cfg)
+    assert cost.fma_error_max == (3 * 2.0**-24 - 2.0**-23) / (1 + 3 * 2.0**-24)
+    # Three lanes: the odd lane count pads the pairwise tree with a zero.
+    three = per_lane_fma_values(np.array([[1.0, 2.0, 4.0, 8.0]]), np.ones((4, 1)), 3)
+    assert three[0, 0] == 15.0
+
+
 def test_zero_reductions_count_as_exact():
     zero = product_cost(np.zeros((3, 8), np.float32), np.ones((8, 2), np.float32),
                         _config("product"))  # fmt: skip
@@ -47,6 +63,7 @@ def test_trace_cost_is_seeded_additive_and_wider_for_the_product_window():
     # The baseline's value path does not depend on the window.
     prod = numeric_cost(entries, _config("product"), rows=5)
     assert prod.baseline_error_sum == acc.baseline_error_sum
+    assert prod.fma_error_sum == acc.fma_error_sum
     assert prod.term_error_sum > acc.term_error_sum
     data = prod.to_dict()
     assert data["term_error_mean"] == prod.term_error_sum / prod.outputs

@@ -3,9 +3,13 @@
 For each traced operation, a seeded sample of output rows of its lowered product (the serial
 operand as `dataflow` says; `oracle` takes the left factor) is reduced by the PE model
 (`pe_matmul`): the term-serial value and the dot-product baseline's value (exact products added
-into the same float32 accumulator). Both are compared with a float64 dot product of the same
-bfloat16 operands, so the inputs' rounding to bfloat16 is not counted — only accumulation and
-the term-serial PE's out-of-bounds skipping, which depends on the window (`pe.window`).
+into the same float32 accumulator, one rounding per step). The per-lane FMA baseline's value is
+emulated here (our reconstruction of a conventional unit): lane l of `lanes` takes reduction
+elements l, l + lanes, …; each MAC adds the exact bfloat16 product into the lane's float32 sum
+with one rounding (round-to-nearest-even), and the lane sums are added at the end in a pairwise
+float32 tree. All three are compared with a float64 dot product of the same bfloat16 operands,
+so the inputs' rounding to bfloat16 is not counted — only accumulation and the term-serial PE's
+out-of-bounds skipping, which depends on the window (`pe.window`).
 
 The error of one output is normalised by the sum of the magnitudes of its products,
 |x − ref| / Σ_k |a_k · b_k|: the error in units of the reduction's own scale, finite under
@@ -33,7 +37,8 @@ class NumericCost:
     """Normalised errors against float64 over the sampled outputs of a trace (additive sums).
 
     `*_sum` are sums over outputs (mean = sum / outputs); `*_max` maxima; `term_differs` counts
-    outputs where the term-serial value differs from the dot-product baseline's.
+    outputs where the term-serial value differs from the dot-product baseline's. `baseline_*`
+    is the dot-product baseline, `fma_*` the per-lane FMA baseline.
     """
 
     outputs: int
@@ -42,6 +47,8 @@ class NumericCost:
     baseline_error_sum: float
     baseline_error_max: float
     term_differs: int
+    fma_error_sum: float = 0.0
+    fma_error_max: float = 0.0
 
     def __add__(self, other: NumericCost) -> NumericCost:
         return NumericCost(
@@ -51,6 +58,8 @@ class NumericCost:
             self.baseline_error_sum + other.baseline_error_sum,
             max(self.baseline_error_max, other.baseline_error_max),
             self.term_differs + other.term_differs,
+            self.fma_error_sum + other.fma_error_sum,
+            max(self.fma_error_max, other.fma_error_max),
         )
 
     @property
@@ -63,15 +72,39 @@ class NumericCost:
         """Mean normalised error of the dot-product baseline."""
         return self.baseline_error_sum / self.outputs if self.outputs else 0.0
 
+    @property
+    def fma_error_mean(self) -> float:
+        """Mean normalised error of the per-lane FMA baseline."""
+        return self.fma_error_sum / self.outputs if self.outputs else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the means."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["term_error_mean"] = self.term_error_mean
         data["baseline_error_mean"] = self.baseline_error_mean
+        data["fma_error_mean"] = self.fma_error_mean
         return data
 
 
 _EMPTY = NumericCost(0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def per_lane_fma_values(a: np.ndarray, b: np.ndarray, lanes: int) -> np.ndarray:
+    """(M, N) float32 results of per-lane FMA PEs on float64-held bfloat16 A (M, K), B (K, N)."""
+    m, k = a.shape
+    n = b.shape[1]
+    sums = np.zeros((lanes, m, n), np.float32)
+    for start in range(0, k, lanes):
+        for lane in range(min(lanes, k - start)):
+            col = start + lane
+            # bf16 × bf16 has a 16-bit significand: exact in float32; the add rounds once.
+            product = (a[:, col : col + 1] * b[col : col + 1, :]).astype(np.float32)
+            sums[lane] = sums[lane] + product
+    while sums.shape[0] > 1:  # pairwise float32 tree over the lane sums
+        if sums.shape[0] % 2:
+            sums = np.concatenate([sums, np.zeros((1, m, n), np.float32)])
+        sums = sums[0::2] + sums[1::2]
+    return sums[0]
 
 
 def product_cost(a: np.ndarray, b: np.ndarray, config: HardwareConfig) -> NumericCost:
@@ -86,6 +119,7 @@ def product_cost(a: np.ndarray, b: np.ndarray, config: HardwareConfig) -> Numeri
     safe = np.where(scale > 0, scale, 1.0)
     term = np.abs(np.asarray(result.value, np.float64) - ref) / safe
     base = np.abs(np.asarray(result.baseline_value, np.float64) - ref) / safe
+    fma = np.abs(per_lane_fma_values(a64, b64, config.pe.lanes).astype(np.float64) - ref) / safe
     differs = np.asarray(result.value) != np.asarray(result.baseline_value)
     return NumericCost(
         outputs=int(ref.size),
@@ -94,6 +128,8 @@ def product_cost(a: np.ndarray, b: np.ndarray, config: HardwareConfig) -> Numeri
         baseline_error_sum=float(base.sum()),
         baseline_error_max=float(base.max(initial=0.0)),
         term_differs=int(np.count_nonzero(differs)),
+        fma_error_sum=float(fma.sum()),
+        fma_error_max=float(fma.max(initial=0.0)),
     )
 
 
@@ -122,4 +158,4 @@ def numeric_cost(
     return total
 
 
-__all__ = ["NumericCost", "numeric_cost", "product_cost"]
+__all__ = ["NumericCost", "numeric_cost", "per_lane_fma_values", "product_cost"]
