@@ -11,10 +11,10 @@ import json
 import pytest
 
 from thrifty.errors import ConfigError
-from thrifty.hw.config import HardwareConfig
+from thrifty.hw.config import HardwareConfig, load_hardware_config, preset_names
 from thrifty.hw.cost.area import bit_parallel_pe_area, per_lane_fma_pe_area, term_serial_pe_area
 from thrifty.hw.cost.iso_area import area_report
-from thrifty.hw.cost.synthesis import read_synthesis_table
+from thrifty.hw.cost.synthesis import SHIPPED_TABLE, read_synthesis_table
 from thrifty.hw.pe.config import PEConfig
 
 PARAMS = {"lanes": 8, "accumulator_bits": 24, "guard_bits": 3, "headroom": 4, "encoding": "naf"}
@@ -157,3 +157,28 @@ def test_malformed_tables_are_named_errors(tmp_path, content, match):
 def test_missing_user_table_is_a_named_error(tmp_path):
     with pytest.raises(ConfigError, match="absent.json': no such file"):
         area_report(_config(tmp_path / "absent.json"))
+
+
+def test_hand_count_follows_the_window_on_the_term_serial_side_only():
+    wide = area_report(HardwareConfig.model_validate({"area": {"model": "hand_count"}}))
+    narrow = area_report(HardwareConfig.model_validate(
+        {"area": {"model": "hand_count"}, "pe": {"window": "product"}}))  # fmt: skip
+    cfg = HardwareConfig().area
+    assert narrow.hand_count_ge["term_serial"] == term_serial_pe_area(cfg, 8, 19, 8)
+    assert narrow.hand_count_ge["dot_product"] == wide.hand_count_ge["dot_product"]
+    assert narrow.hand_count_ge["per_lane_fma"] == wide.hand_count_ge["per_lane_fma"]
+    assert narrow.ratio > wide.ratio  # a narrower adder tree and aligners: a smaller PE
+
+
+@pytest.mark.skipif(not SHIPPED_TABLE.exists(), reason="no synthesis table shipped yet")
+@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("window", ["accumulator", "product"])
+def test_shipped_table_covers_the_presets_for_both_windows(preset, window):
+    data = load_hardware_config(preset).model_dump()
+    data["pe"]["window"] = window
+    report = area_report(HardwareConfig.model_validate(data))
+    assert report.notes == ()
+    for b in report.baselines.values():
+        assert b.source.kind == "synthesis" and b.source.table == str(SHIPPED_TABLE)
+        assert b.source.library and b.source.yosys_version.startswith("Yosys")
+        assert b.ratio > 0 and b.source.params["term_serial_pe"]["window"] == window
