@@ -22,9 +22,9 @@ from thrifty.errors import SimulationError
 from thrifty.hw.config import HardwareConfig
 from thrifty.hw.cost.area import iso_area_tiles
 from thrifty.hw.cost.iso_area import AreaReport
-from thrifty.hw.sim.dataflow import OPS
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
+from thrifty.trace.config import OPS
 
 SIMULATION_SCHEMA_VERSION = 1
 
