@@ -38,3 +38,7 @@ class CheckpointError(ThriftyError, OSError):
 
 class SimulationError(ThriftyError, ValueError):
     """A layer or trace cannot be mapped onto the simulated accelerator."""
+
+
+class SynthesisError(ThriftyError, RuntimeError):
+    """Logic synthesis cannot run or failed: Yosys missing, a malformed cell library, ..."""
