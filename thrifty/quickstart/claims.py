@@ -172,7 +172,7 @@ def _window_sentence(
         f"with the {window.window} window ({window.window_bits} bits) the speedup is {speed}, "
         f"and the mean normalised error against float64 is "
         f"{format_number(cost.term_error_mean)} (term-serial) against "
-        f"{format_number(cost.baseline_error_mean)} (dot-product) and "
+        f"{format_number(cost.baseline_error_mean)} (exact-product dot product) and "
         f"{format_number(cost.fma_error_mean)} (per-lane FMA)"
     )
 

@@ -325,7 +325,10 @@ def _windows_section(report: QuickstartReport) -> Markup | None:
             "relative to the step's largest product (narrower: it skips more terms and shrinks "
             "the adder tree, at a numeric cost). The numeric cost is the error against a "
             "float64 dot product of the same bfloat16 operands, in units of the sum of the "
-            "products' magnitudes, over sampled reductions (mean / max).",
+            "products' magnitudes, over sampled reductions (mean / max), of the term-serial PE, "
+            "of a dot product of exact products with one float32 rounding per step (the best "
+            "a dot-product PE can do; the synthesized one truncates to the window too), and "
+            "of a per-lane FMA unit (one rounding per MAC).",
             class_="note",
         ),
         table(
@@ -335,7 +338,7 @@ def _windows_section(report: QuickstartReport) -> Markup | None:
                 "out-of-bounds terms",
                 "area ratio (dot-product / per-lane FMA)",
                 "term-serial error",
-                "dot-product error",
+                "exact dot-product error",
                 "per-lane FMA error",
             ],
             cost_rows,

@@ -168,8 +168,13 @@ class NumericCost(_Record):
     outputs: int = Field(ge=0, description="Reductions compared (outputs).")
     term_error_mean: float = Field(ge=0.0, description="Term-serial PE, mean (unitless).")
     term_error_max: float = Field(ge=0.0, description="Term-serial PE, max (unitless).")
-    baseline_error_mean: float = Field(ge=0.0, description="Dot-product PE, mean (unitless).")
-    baseline_error_max: float = Field(ge=0.0, description="Dot-product PE, max (unitless).")
+    baseline_error_mean: float = Field(
+        ge=0.0, description="Exact-product dot product (exact products, one rounding per step), "
+        "mean (unitless)."
+    )
+    baseline_error_max: float = Field(
+        ge=0.0, description="Exact-product dot product, max (unitless)."
+    )
     fma_error_mean: float = Field(ge=0.0, description="Per-lane FMA, mean (unitless).")
     fma_error_max: float = Field(ge=0.0, description="Per-lane FMA, max (unitless).")
 

@@ -110,14 +110,14 @@ class AreaReport:
 
 
 def _hand_count(config: HardwareConfig) -> dict[str, PEArea]:
-    """The term-serial PE at its window in force; the baselines add exact products into the
-    accumulator, so they keep the accumulator window (significand + guard bits)."""
+    """Both dot-product PEs at the window in force (the synthesized dot-product PE shares the
+    term-serial PE's window and adder tree); an FMA unit is a float32 adder with 3 guard bits
+    whatever the window."""
     pe, area = config.pe, config.area
-    full = pe.accumulator_bits + pe.guard_bits
     return {
         "term_serial": term_serial_pe_area(area, pe.lanes, pe.window_bits, config.tile.cols),
-        "dot_product": bit_parallel_pe_area(area, pe.lanes, full),
-        "per_lane_fma": per_lane_fma_pe_area(area, pe.lanes, full),
+        "dot_product": bit_parallel_pe_area(area, pe.lanes, pe.window_bits),
+        "per_lane_fma": per_lane_fma_pe_area(area, pe.lanes, pe.accumulator_bits + 3),
     }
 
 

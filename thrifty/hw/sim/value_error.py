@@ -2,8 +2,10 @@
 
 For each traced operation, a seeded sample of output rows of its lowered product (the serial
 operand as `dataflow` says; `oracle` takes the left factor) is reduced by the PE model
-(`pe_matmul`): the term-serial value and the dot-product baseline's value (exact products added
-into the same float32 accumulator, one rounding per step). The per-lane FMA baseline's value is
+(`pe_matmul`): the term-serial value and the exact-product dot product's value (the oracle's
+baseline: exact products added into the same float32 accumulator, one rounding per step; the
+synthesized dot-product PE instead truncates its step sum to the window as the term-serial PE
+does, so this is the best a dot-product PE can do). The per-lane FMA baseline's value is
 emulated here (our reconstruction of a conventional unit): lane l of `lanes` takes reduction
 elements l, l + lanes, …; each MAC adds the exact bfloat16 product into the lane's float32 sum
 with one rounding (round-to-nearest-even), and the lane sums are added at the end in a pairwise
@@ -37,8 +39,8 @@ class NumericCost:
     """Normalised errors against float64 over the sampled outputs of a trace (additive sums).
 
     `*_sum` are sums over outputs (mean = sum / outputs); `*_max` maxima; `term_differs` counts
-    outputs where the term-serial value differs from the dot-product baseline's. `baseline_*`
-    is the dot-product baseline, `fma_*` the per-lane FMA baseline.
+    outputs where the term-serial value differs from the exact-product dot product's.
+    `baseline_*` is the exact-product dot product, `fma_*` the per-lane FMA baseline.
     """
 
     outputs: int
@@ -69,7 +71,7 @@ class NumericCost:
 
     @property
     def baseline_error_mean(self) -> float:
-        """Mean normalised error of the dot-product baseline."""
+        """Mean normalised error of the exact-product dot product."""
         return self.baseline_error_sum / self.outputs if self.outputs else 0.0
 
     @property
