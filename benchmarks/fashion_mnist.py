@@ -7,7 +7,7 @@ Every learned layer is included (weights and activations of all four layers). Re
 accuracy and the three costs (mean bits, memory-weighted bits, bit-operations) per variant,
 as mean and spread (min, max) over the seeds.
 
-Target (issue 5): learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-1.
+Target: learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-1.
 
     python benchmarks/fashion_mnist.py                       # the full comparison
     python benchmarks/fashion_mnist.py --subset 5000 --float-epochs 2 --learn-epochs 2 \

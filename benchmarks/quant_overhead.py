@@ -1,4 +1,4 @@
-"""Cost of a quantized training step relative to the float step (issue 2, target ≤ 1.5×).
+"""Cost of a quantized training step relative to the float step (target ≤ 1.5×).
 
 For the small CNN (batch 128, 1×28×28) and ResNet-20 (batch 128, 3×32×32) on the CPU, one
 training step (zero_grad, forward, cross-entropy + bitlength regularizer, backward) is timed for

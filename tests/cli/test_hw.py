@@ -20,6 +20,7 @@ def test_a_config_the_generator_cannot_build_is_one_line(tmp_path) -> None:
     assert "min_cycles=0 cannot be built" in str(result.exception)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("yosys") is None and not os.environ.get("CI"),
     reason="yosys is not installed (apt-get install yosys); CI installs it",

@@ -24,12 +24,25 @@ def test_simulate_command_writes_report_and_plots(tmp_path):
     arch.write_text("name: small\ntile:\n  tiles: 2\n")
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["simulate", str(trace), "--arch", str(arch), "--sample", "0.5", "--out", str(out)]
+        app,
+        [
+            "simulate",
+            str(trace),
+            "--arch",
+            str(arch),
+            "--sample",
+            "0.5",
+            "--out",
+            str(out),
+            "--set",
+            "pe.lanes=16",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "total" in result.output and "speedup" in result.output
     data = json.loads((out / "simulation.json").read_text())
     assert data["config"]["name"] == "small" and data["config"]["sampling"]["fraction"] == 0.5
+    assert data["config"]["pe"]["lanes"] == 16
     assert data["total"]["macs"] == sum(r["macs"] for r in data["layers"])
     # Both baselines, with and without the codec, and where each area ratio came from.
     for name in data["total"]["comparisons"]:
@@ -39,6 +52,26 @@ def test_simulate_command_writes_report_and_plots(tmp_path):
         assert "from synthesis (" in line or "from hand count (" in line
     for name in ("speedup.png", "terms.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_set_overrides_reach_the_simulated_config(tmp_path):
+    import torch
+    from torch import nn
+
+    from thrifty import trace
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 3))
+    with trace.capture(model, tmp_path / "trace"):
+        nn.functional.cross_entropy(model(torch.randn(2, 1, 4, 4)), torch.tensor([0, 1])).backward()
+    out = tmp_path / "out"
+    args = ["simulate", str(tmp_path / "trace"), "--out", str(out), "--no-plots"]
+    result = CliRunner().invoke(app, [*args, "--set", "pe.lanes=4", "--set", "tile.tiles=2"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "simulation.json").read_text())["config"]
+    assert config["pe"]["lanes"] == 4 and config["tile"]["tiles"] == 2
+    result = CliRunner().invoke(app, [*args, "--set", "pe.lane=4"])
+    assert "unknown key 'pe.lane'" in str(result.exception)
 
 
 def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):

@@ -96,7 +96,7 @@ def test_config_file_chain_train_simulate_compress(tmp_path: Path) -> None:
     )
     assert simulated.returncode == 0, simulated.stderr[-3000:]
     assert "speedup" in (run / "simulation" / "simulation.json").read_text()
-    compressed = _thrifty("compress", str(trace), "-o", str(run / "codec.json"))
+    compressed = _thrifty("compress", str(trace), "--out", str(run / "codec.json"))
     assert compressed.returncode == 0, compressed.stderr[-3000:]
     assert json.loads((run / "codec.json").read_text())
     page = (REPO / "docs" / "quickstart.md").read_text()

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from tests.quickstart._tiny import TINY_BUDGET, separable_splits, tiny_net
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.quickstart import evaluate_claims, load_report, run_quickstart
 from thrifty.quickstart.stages import QuickstartStages, simulate
 from thrifty.report import quickstart_plots as plots
@@ -40,7 +40,10 @@ def _quick_figures(monkeypatch):
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")
     torch.set_num_threads(1)  # as the second run of the rerun test starts
-    return out, run_quickstart(out, progress=False, stages=_STAGES, budget=TINY_BUDGET)
+    overrides = ["hardware.pe.lanes=4", "train.optimizer.momentum=0.8"]
+    return out, run_quickstart(
+        out, progress=False, stages=_STAGES, budget=TINY_BUDGET, overrides=overrides
+    )
 
 
 def test_report_is_built_from_the_runs_and_simulations(run) -> None:
@@ -53,6 +56,8 @@ def test_report_is_built_from_the_runs_and_simulations(run) -> None:
     assert report.provenance["config"]["budget"]["name"] == "tiny"
     assert report.provenance["seed"] == 0
     assert report.hardware.config.sampling.fraction == TINY_BUDGET.sim_sample_fraction
+    assert report.hardware.config.pe.lanes == 4  # the --set override reaches the report
+    assert {v.train_config.optimizer.momentum for v in report.variants} == {0.8}
     for variant in report.variants:
         folder = out / "runs" / variant.name
         recorded = yaml.safe_load((folder / "config.yaml").read_text())
@@ -103,7 +108,10 @@ def test_a_second_run_into_the_same_folder_gives_the_same_numbers(run, tmp_path)
     # The simulator leaves torch's thread count at the core count (it should restore it);
     # training with another thread count rounds differently, so start where the first run did.
     torch.set_num_threads(1)
-    again = run_quickstart(out, progress=False, stages=_STAGES, budget=TINY_BUDGET)
+    overrides = ["hardware.pe.lanes=4", "train.optimizer.momentum=0.8"]
+    again = run_quickstart(
+        out, progress=False, stages=_STAGES, budget=TINY_BUDGET, overrides=overrides
+    )
     for a, b in zip(first.report.variants, again.report.variants, strict=True):
         assert (a.accuracy, a.total, a.layers) == (b.accuracy, b.total, b.layers)
 
@@ -126,3 +134,8 @@ def test_variants_simulated_at_different_area_ratios_are_an_error(tmp_path) -> N
     budget = dataclasses.replace(TINY_BUDGET, reference_epochs=1)
     with pytest.raises(SimulationError, match=r"area ratios \[.*, 3.0\]"):
         run_quickstart(tmp_path, progress=False, stages=stages, budget=budget)
+
+
+def test_overrides_name_the_config_they_change(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"--set 'pe.lanes=4' must start with one of"):
+        run_quickstart(tmp_path, progress=False, stages=_STAGES, overrides=["pe.lanes=4"])

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from thrifty._config import parse_config
-from thrifty.hw.config import HardwareConfig, load_hardware_config
+from thrifty._config import with_overrides
+from thrifty.hw.config import load_hardware_config
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +36,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 1,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+        set_: Annotated[
+            Optional[list[str]],  # noqa: UP045
+            typer.Option(
+                "--set",
+                help="Override a hardware config key, e.g. --set pe.lanes=16 (repeatable; "
+                "applied after --arch, before --sample).",
+            ),
+        ] = None,
     ) -> None:
         """Simulate a training trace on term-serial and bit-parallel accelerators.
 
@@ -49,11 +57,9 @@ def register(app: typer.Typer) -> None:
         from thrifty.report.simulation_plots import write_simulation_plots
         from thrifty.report.simulation_table import area_lines, comparison_table, simulation_table
 
-        config = load_hardware_config(arch)
+        config = with_overrides(load_hardware_config(arch), set_ or [])
         if sample is not None:
-            data = config.model_dump()
-            data["sampling"] = {**data["sampling"], "fraction": sample}
-            config = parse_config(HardwareConfig, data, "--sample")
+            config = with_overrides(config, [f"sampling.fraction={sample!r}"], "--sample")
         simulation = simulate_trace(trace_folder, config, jobs=jobs)
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)

@@ -227,7 +227,7 @@ class HardwareConfig(FrozenConfig):
         "PE of the same lanes and accumulator) or 'per_lane_fma' (lanes conventional bfloat16 "
         "multiply + float32 add units, one MAC per cycle each). Reports compare against both.",
     )
-    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE.")
+    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE (docs/pe.md).")
     tile: TileConfig = Field(default_factory=TileConfig, description="Tiles and sync.")
     dataflow: DataflowConfig = Field(default_factory=DataflowConfig, description="Serial operand.")
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description="Clock and DRAM.")

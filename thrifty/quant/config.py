@@ -18,8 +18,8 @@ from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from thrifty._config import FrozenConfig
 
-#: The kinds of quantizer (DESIGN §3): asymmetric min-max integer, symmetric signed integer, and
-#: rounding of a float32 significand to k fraction bits (bfloat16-style).
+#: The kinds of quantizer (docs/design.md §3): asymmetric min-max integer, symmetric signed
+#: integer, and rounding of a float32 significand to k fraction bits (bfloat16-style).
 QuantizerKind = Literal["int", "int_symmetric", "float_mantissa"]
 
 #: Widest integer bitlength: b + 1 = 17 keeps 2^(b+1) − 1 levels exact in float32 arithmetic.

@@ -1,4 +1,4 @@
-"""The quantizer math of DESIGN §3, free of modules: reusable for weights, activations, gradients.
+"""The quantizer math of docs/design.md §3, free of modules: for weights, activations, gradients.
 
 Two families of rounding functions, each at an integer bitlength:
 

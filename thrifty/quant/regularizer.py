@@ -1,4 +1,4 @@
-"""BitlengthRegularizer: λ · cost(bitlengths), the term added to the task loss (DESIGN §3).
+"""BitlengthRegularizer: λ · cost(bitlengths), the term added to the task loss (docs/design.md §3).
 
     reg = BitlengthRegularizer(model, criterion="bits", strength=0.05)
     loss = task_loss + reg()          # reg() is a scalar tensor, differentiable in the bits

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from thrifty.errors import SimulationError
 from thrifty.hw.codec.accounting import CodecSummary
 from thrifty.hw.cost.area import iso_area_tiles
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.results import SWEEP_POLICY, TERM_CLASSES, OpResult
 from thrifty.hw.sim.simulation import Simulation
 from thrifty.hw.sim.value_error import NumericCost as MeasuredNumericCost
 from thrifty.quant.summary import QuantSummary
@@ -33,12 +33,6 @@ from thrifty.report.schema import (
     WindowResult,
 )
 from thrifty.train.config import TrainConfig
-
-SWEEP_POLICY = "tile"
-"""The sync policy of the simulator's iso-area sweep (`OpResult.sweep_cycles`)."""
-
-TERM_CLASSES = ("zero", "out_of_bounds", "processed")
-"""The classes every term of a serial operand falls in (`OpResult.terms` also holds `total`)."""
 
 CODEC_CLASS_NAMES = {"weight": "weights", "activation": "activations", "gradient": "gradients"}
 """The codec's tensor class names → the report's."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from thrifty._config import with_overrides
 from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import SYNC_POLICIES
 from thrifty.hw.sim.simulation import Simulation
 from thrifty.quickstart.assemble import baseline_areas, build_variant, window_result
@@ -157,6 +158,24 @@ def _run_config(budget: QuickstartBudget, choice: DatasetChoice, model: str) -> 
     }
 
 
+OVERRIDE_SECTIONS = ("train", "hardware")
+"""What a quickstart `--set` override starts with: the config it changes."""
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`train.…` and `hardware.…` overrides, each without its prefix."""
+    parts: dict[str, list[str]] = {name: [] for name in OVERRIDE_SECTIONS}
+    for text in overrides:
+        section, _, rest = text.partition(".")
+        if section not in parts or not rest:
+            raise ConfigError(
+                f"--set {text!r} must start with one of {list(OVERRIDE_SECTIONS)} (the config it "
+                "changes), e.g. hardware.pe.lanes=16 or train.optimizer.lr=0.01"
+            )
+        parts[section].append(rest)
+    return parts["train"], parts["hardware"]
+
+
 def model_is_ours(stages: QuickstartStages) -> bool:
     """True when the model is the quickstart's own (its `build_model` stage not replaced)."""
     return stages.build_model is QuickstartStages().build_model
@@ -170,6 +189,7 @@ def run_quickstart(
     stages: QuickstartStages | None = None,
     dataset_root: str | Path | None = None,
     budget: QuickstartBudget | None = None,
+    overrides: Sequence[str] = (),
 ) -> QuickstartResult:
     """Train the four variants, measure them on the simulated accelerator, write the report.
 
@@ -178,9 +198,12 @@ def run_quickstart(
     ≤ 10-minute one; `progress` shows a progress display on stderr; `stages` replaces stage
     functions (e.g. `load_data` and `build_model` for your own data and model);
     `dataset_root` is the Fashion-MNIST folder (default: Debian's); `budget` replaces the
-    budget `fast` picks (e.g. a seconds-long one for tests).
+    budget `fast` picks (e.g. a seconds-long one for tests); `overrides` are
+    `train.key.sub=value` (every variant's TrainConfig) and `hardware.key.sub=value` (the
+    HardwareConfig, e.g. `hardware.pe.lanes=16`).
     """
     out_dir = Path(out_dir)
+    train_overrides, hardware_overrides = split_overrides(overrides)
     stages = QuickstartStages() if stages is None else stages
     budget = budget_for(fast) if budget is None else budget
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
@@ -195,7 +218,9 @@ def run_quickstart(
         section = data_config(choice, budget)
         trained: list[TrainedVariant] = []
         for name in VARIANT_NAMES:
-            config = variant_config(name, budget, data, section, out_dir / "runs" / name)
+            config = variant_config(
+                name, budget, data, section, out_dir / "runs" / name, train_overrides
+            )
             start_from = model if name == "float32" else copy.deepcopy(trained[0].model)
             trained.append(
                 display.run(
@@ -203,7 +228,7 @@ def run_quickstart(
                 )
             )
         batch = trace_batch(data, budget)
-        hardware = hardware_config(budget)
+        hardware = with_overrides(hardware_config(budget), hardware_overrides)
         measured = []
         for variant in trained:
             label = VARIANT_LABELS[variant.name]

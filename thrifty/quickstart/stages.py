@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from thrifty._config import parse_config
+from thrifty._config import apply_overrides, parse_config, with_overrides
 from thrifty.data import DataConfig, DataSplits, load_data, steps_per_epoch
 from thrifty.hw.codec.accounting import CodecSummary, measure_trace
 from thrifty.hw.config import HardwareConfig, load_hardware_config
@@ -136,9 +136,15 @@ def trace_batch(data: DataSplits, budget: QuickstartBudget) -> tuple[torch.Tenso
 
 
 def variant_config(
-    name: str, budget: QuickstartBudget, data: DataSplits, data_section: DataConfig, out: Path
+    name: str,
+    budget: QuickstartBudget,
+    data: DataSplits,
+    data_section: DataConfig,
+    out: Path,
+    overrides: Sequence[str] = (),
 ) -> TrainConfig:
-    """The TrainConfig of variant `name`: SGD at a constant rate, and the phases it trains."""
+    """The TrainConfig of variant `name`: SGD at a constant rate, and the phases it trains;
+    then the `key.sub=value` overrides (e.g. `optimizer.lr=0.01`), applied to every variant."""
     section: dict[str, Any] = {
         "seed": QUICKSTART_SEED,
         "device": "cpu",
@@ -171,6 +177,7 @@ def variant_config(
             "learn": {"epochs": budget.variant_epochs},
             "finetune": {"epochs": budget.finetune_epochs},
         }
+    section = apply_overrides(section, overrides)
     return parse_config(TrainConfig, section, f"quickstart config of variant {name!r}")
 
 
@@ -222,10 +229,8 @@ def capture(
 
 def hardware_config(budget: QuickstartBudget) -> HardwareConfig:
     """The default accelerator preset, sampling the budget's fraction of output tiles."""
-    config = load_hardware_config(HARDWARE_PRESET)
-    sampling = config.sampling.model_copy(update={"fraction": budget.sim_sample_fraction})
-    data = {**config.model_dump(), "sampling": sampling.model_dump()}
-    return parse_config(HardwareConfig, data, "quickstart hardware config")
+    fraction = f"sampling.fraction={budget.sim_sample_fraction!r}"
+    return with_overrides(load_hardware_config(HARDWARE_PRESET), [fraction], "quickstart budget")
 
 
 def simulate(trace_dir: Path, config: HardwareConfig, out_dir: Path) -> Simulation:

@@ -544,8 +544,9 @@ def train(
 ) -> dict[str, Any]:
     """Run the recipe of `config` into the folder `config.out`; return the summary dict.
 
-    Silent unless a `reporter` (e.g. `ConsoleReporter()`) is given. With `resume`, continue
-    from the folder's last checkpoint; the config must be the one the run started with.
+    Silent unless a `reporter` is given (the CLI passes `thrifty.cli.progress.ConsoleReporter`).
+    With `resume`, continue from the folder's last checkpoint; the config must be the one the
+    run started with.
     In a process group (`--nproc`, torchrun), every rank calls this; rank 0 writes files.
 
     Two seams let a caller bring its own pieces instead of the config's:

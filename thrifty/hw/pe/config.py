@@ -1,4 +1,4 @@
-"""Configuration of the term-serial bfloat16 processing element (DESIGN §4).
+"""Configuration of the term-serial bfloat16 processing element (docs/design.md §4).
 
 Every constant of the PE model is a field here, with its unit. The defaults describe the PE of
 the design notes: 8 lanes, a float32 accumulator (24 significand bits) with 3 guard bits, NAF

@@ -1,6 +1,6 @@
 """The oracle: one term-serial bfloat16 PE and its bit-parallel baseline, scalar and exact.
 
-What it models (DESIGN §4, our reconstruction; docs/pe.md has a worked step):
+What it models (docs/design.md §4, our reconstruction; docs/pe.md has a worked step):
 
 - A reduction o = sum_k a[k] * b[k] of bfloat16 pairs is fed `lanes` pairs per step, in k order;
   the last step may have idle lanes. `a` is the serial operand (its significand is fed as terms,

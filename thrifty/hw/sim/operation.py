@@ -37,7 +37,7 @@ from thrifty.hw.sim.dataflow import (
     geometry_from_dict,
     lower,
 )
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
 from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
@@ -278,7 +278,9 @@ def simulate_operation(
     variance = {p: est.variances[p] * factor**2 for p in SYNC_POLICIES}
     base_compute = float(baseline_cycles(out_tiles, steps, base_tiles))
     sweep = {
-        f"{ratio:g}": max(cycles_for("tile", iso_area_tiles(base_tiles, ratio)), memory_cycles)
+        f"{ratio:g}": max(
+            cycles_for(SWEEP_POLICY, iso_area_tiles(base_tiles, ratio)), memory_cycles
+        )
         for ratio in config.area.sweep
     }
     t = est.totals

@@ -16,6 +16,12 @@ from typing import Any
 
 from thrifty.hw.config import BASELINES
 
+TERM_CLASSES: tuple[str, ...] = ("zero", "out_of_bounds", "processed")
+"""The classes every term slot of a serial operand falls in (`OpResult.terms` adds `total`)."""
+
+SWEEP_POLICY = "tile"
+"""The sync policy of the iso-area sweep (`OpResult.sweep_cycles`)."""
+
 
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, Mapping):
@@ -199,4 +205,11 @@ def total(results: Iterable[OpResult], layer: str = "total") -> OpResult:
     return OpResult(**{**{f.name: getattr(out, f.name) for f in fields(out)}, "layer": layer})
 
 
-__all__ = ["COMPARISON_VARIANTS", "OpResult", "compare_designs", "total"]
+__all__ = [
+    "COMPARISON_VARIANTS",
+    "SWEEP_POLICY",
+    "TERM_CLASSES",
+    "OpResult",
+    "compare_designs",
+    "total",
+]
