@@ -44,6 +44,12 @@ def test_simulate_command_writes_report_and_plots(tmp_path):
     assert data["config"]["name"] == "small" and data["config"]["sampling"]["fraction"] == 0.5
     assert data["config"]["pe"]["lanes"] == 16
     assert data["total"]["macs"] == sum(r["macs"] for r in data["layers"])
+    # Both baselines, with and without the codec, and where each area ratio came from.
+    for name in data["total"]["comparisons"]:
+        assert name in result.output
+    for baseline in ("dot-product", "per-lane FMA"):
+        line = next(x for x in result.output.splitlines() if f"area ratio vs {baseline} PE" in x)
+        assert "from synthesis (" in line or "from hand count (" in line
     for name in ("speedup.png", "terms.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 

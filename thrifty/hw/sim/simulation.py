@@ -10,9 +10,10 @@ and provenance embedded.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
 from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import HardwareConfig
-from thrifty.hw.cost.area import AreaReport, iso_area_tiles
+from thrifty.hw.cost.area import iso_area_tiles
+from thrifty.hw.cost.iso_area import AreaReport
 from thrifty.hw.sim.distributed import shared_folder, simulate_on_cluster
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
@@ -51,27 +53,48 @@ class Simulation:
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: schema version, layers, total, by_op, area, config, provenance."""
         conf = self.config.sampling.confidence
-        base_tiles = self.config.tile.tiles
         return {
             "schema_version": SIMULATION_SCHEMA_VERSION,
             "source": self.source,
             "layers": [r.to_dict(conf) for r in self.layers],
             "total": self.total.to_dict(conf),
             "by_op": {op: r.to_dict(conf) for op, r in self.by_op().items()},
-            "area": {
-                "term_serial_pe_ge": asdict(self.area.term_serial)["components_ge"],
-                "bit_parallel_pe_ge": asdict(self.area.bit_parallel)["components_ge"],
-                "term_serial_pe_total_ge": self.area.term_serial.total_ge,
-                "bit_parallel_pe_total_ge": self.area.bit_parallel.total_ge,
-                "model_ratio": self.area.model_ratio,
-                "ratio": self.area.ratio,
-                "baseline_tiles": base_tiles,
-                "term_serial_tiles": iso_area_tiles(base_tiles, self.area.ratio)
-                if self.config.area.iso_area
-                else base_tiles,
-            },
+            "area": area_summary(self.area, self.config),
             **provenance(self.config, self.config.sampling.seed),
         }
+
+
+def area_summary(area: AreaReport, config: HardwareConfig) -> dict[str, Any]:
+    """The report's `area` section: the headline ratio, both baselines, provenance, hand count.
+
+    `ratio`, `term_serial_tiles` and `source` are the headline baseline's; `baselines` holds
+    each baseline's PE areas (µm²), ratio, tiles and source; `hand_count_pe_ge` the hand-count
+    components of every PE (NAND2 gate equivalents), the documented cross-check.
+    """
+    base_tiles = config.tile.tiles
+
+    def tiles(ratio: float) -> int:
+        return iso_area_tiles(base_tiles, ratio) if config.area.iso_area else base_tiles
+
+    baselines = {
+        name: {**b.to_dict(), "term_serial_tiles": tiles(b.ratio)}
+        for name, b in area.baselines.items()
+    }
+    head = baselines[area.headline]
+    return {
+        "baseline": area.headline,
+        "ratio": head["ratio"],
+        "source": head["source"]["description"],
+        "baseline_tiles": base_tiles,
+        "term_serial_tiles": head["term_serial_tiles"],
+        "iso_area": config.area.iso_area,
+        "baselines": baselines,
+        "hand_count_pe_ge": {
+            name: {**pe.components_ge, "total_ge": pe.total_ge}
+            for name, pe in area.hand_count_ge.items()
+        },
+        "notes": list(area.notes),
+    }
 
 
 def _simulate_one(args: tuple[Any, ...]) -> OpResult:
@@ -143,7 +166,10 @@ def _finish(records: list[OpResult], config: HardwareConfig, source: str) -> Sim
         raise SimulationError(
             f"trace {source!r} holds no entries to simulate; capture at least one layer operation"
         )
-    return Simulation(tuple(records), total(records), accelerator_area(config), config, source)
+    area = accelerator_area(config)
+    for note in area.notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return Simulation(tuple(records), total(records), area, config, source)
 
 
 def write_simulation(simulation: Simulation, out_dir: str | Path) -> Path:
