@@ -44,6 +44,12 @@ def test_simulate_command_writes_report_and_plots(tmp_path):
     assert data["config"]["name"] == "small" and data["config"]["sampling"]["fraction"] == 0.5
     assert data["config"]["pe"]["lanes"] == 16
     assert data["total"]["macs"] == sum(r["macs"] for r in data["layers"])
+    # Both baselines, with and without the codec, and where each area ratio came from.
+    for name in data["total"]["comparisons"]:
+        assert name in result.output
+    for baseline in ("dot-product", "per-lane FMA"):
+        line = next(x for x in result.output.splitlines() if f"area ratio vs {baseline} PE" in x)
+        assert "from synthesis (" in line or "from hand count (" in line
     for name in ("speedup.png", "terms.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -78,6 +84,28 @@ def test_unknown_key_in_arch_file_is_a_one_line_error(tmp_path, monkeypatch, cap
         main()
     assert exit_info.value.code == 2
     assert "unknown key 'tile.tilez'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST IDX files are not installed")
+def test_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("distributed")
+    import socket
+
+    from thrifty.cli import main
+    from thrifty.hw.sim import distributed
+
+    trace = capture_small_cnn_step(tmp_path / "trace", batch=2)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(sys, "argv", ["thrifty", "simulate", str(trace), "--scheduler", address])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach a Dask scheduler at '{address}'" in err
+    assert "dask worker ADDRESS" in err
 
 
 def test_docs_example_runs():

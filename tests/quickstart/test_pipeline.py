@@ -78,7 +78,29 @@ def test_report_is_built_from_the_runs_and_simulations(run) -> None:
     assert integer.bits_kind == "integer" and all(row.weight_bits for row in integer.layers)
     assert report.claims == evaluate_claims(report)
     page = result.report_html.read_text()
-    assert page.count('class="badge"') == 3 and "TinyNet" in page
+    # Claim 1 against each baseline, then claims 2 and 3.
+    assert page.count('class="badge"') == 4 and "TinyNet" in page
+    assert [c.baseline for c in report.claims[:2]] == ["dot_product", "per_lane_fma"]
+    reference = json.loads((out / "simulation" / "float32" / "simulation.json").read_text())
+    got = {c.name: c for c in report.variant("float32").comparisons}
+    for name, c in reference["total"]["comparisons"].items():
+        assert got[name].speedup == {p: c["speedup"][p] for p in report.hardware.sync_policies}
+        assert got[name].energy_efficiency_total == c["energy_efficiency_total"]
+    assert [a.ratio for a in report.hardware.areas] == [
+        reference["area"]["baselines"][b]["ratio"] for b in ("dot_product", "per_lane_fma")
+    ]
+    # Both windows of the float32 reference, each simulated and costed against float64.
+    accumulator, product = report.windows
+    assert (accumulator.window, product.window) == ("accumulator", "product")
+    assert (accumulator.window_bits, product.window_bits) == (27, 19)
+    assert accumulator.comparisons == report.variant("float32").comparisons
+    narrow = json.loads(
+        (out / "simulation" / "float32-product-window" / "simulation.json").read_text()
+    )
+    assert narrow["config"]["pe"]["window"] == "product"
+    assert product.terms.out_of_bounds == round(narrow["total"]["terms"]["out_of_bounds"])
+    assert product.numeric_cost.outputs == accumulator.numeric_cost.outputs > 0
+    assert product.numeric_cost.baseline_error_mean == accumulator.numeric_cost.baseline_error_mean
 
 
 def test_a_second_run_into_the_same_folder_gives_the_same_numbers(run, tmp_path) -> None:

@@ -35,6 +35,13 @@ def register(app: typer.Typer) -> None:
                 "multi-threaded."
             ),
         ] = 1,
+        scheduler: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="Address of a Dask scheduler (tcp://HOST:8786): its workers simulate the "
+                "operations, reading TRACE_FOLDER at the same path. Needs thrifty[dask]."
+            ),
+        ] = None,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
         set_: Annotated[
             Optional[list[str]],  # noqa: UP045
@@ -45,21 +52,30 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Simulate a training trace on term-serial and bit-parallel accelerators."""
+        """Simulate a training trace on term-serial and bit-parallel accelerators.
+
+        Compares against both baselines (a fused dot-product PE and per-lane FMA units) at
+        iso compute area, with and without the off-chip codec, and says where each area
+        ratio came from.
+        """
         from rich.console import Console
 
         from thrifty.hw.sim.simulation import simulate_trace, write_simulation
         from thrifty.report.simulation_plots import write_simulation_plots
-        from thrifty.report.simulation_table import simulation_table
+        from thrifty.report.simulation_table import area_lines, comparison_table, simulation_table
 
         config = with_overrides(load_hardware_config(arch), set_ or [])
         if sample is not None:
             config = with_overrides(config, [f"sampling.fraction={sample!r}"], "--sample")
-        simulation = simulate_trace(trace_folder, config, jobs=jobs)
+        simulation = simulate_trace(trace_folder, config, jobs=jobs, scheduler=scheduler)
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)
         report = simulation.to_dict()
-        Console(width=max(Console().width, 140)).print(simulation_table(report))
+        console = Console(width=max(Console().width, 140))
+        console.print(simulation_table(report))
+        console.print(comparison_table(report))
+        for line in area_lines(report):
+            typer.echo(line)
         typer.echo(f"wrote {path}")
         if plots:
             for plot in write_simulation_plots(report, out_dir):

@@ -216,6 +216,12 @@ class QuantConfig(FrozenConfig):
         description="Weight of each training batch's min/max in the activation range EMA "
         "used in evaluation (1: last batch only).",
     )
+    activation_training_range: Literal["batch", "ema"] = Field(
+        "batch",
+        description="Activation range in training: 'batch' (each batch's min/max, the "
+        "method's default) or 'ema' (the moving average of evaluation, updated with the batch "
+        "first; values outside it are clipped).",
+    )
     overrides: list[LayerOverride] = Field(
         default_factory=list, description="Per-layer changes; later entries win."
     )

@@ -3,8 +3,10 @@
 Data set → float32 reference → pruned, learned-integer-bits and learned-per-layer-float
 variants (each from the reference), each trained by `thrifty.train.train` → for each variant:
 capture a training step's operands, simulate them (`thrifty.hw.simulate_trace`) against
-bit-parallel bfloat16 units at iso-area, run the off-chip codec → report.json (built from the
-typed results, with the three claims judged) → report.html (rendered from report.json).
+both bit-parallel bfloat16 baselines at iso-area, run the off-chip codec → the float32
+reference again with each out-of-bounds window of the PE, and each window's numeric cost
+against float64 → report.json (built from the typed results, with the claims judged) →
+report.html (rendered from report.json).
 A progress display (rich, on stderr) names each stage as it runs.
 """
 
@@ -29,7 +31,7 @@ from thrifty.data import DataSplits
 from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import SYNC_POLICIES
 from thrifty.hw.sim.simulation import Simulation
-from thrifty.quickstart.assemble import build_variant
+from thrifty.quickstart.assemble import baseline_areas, build_variant, window_result
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
 from thrifty.quickstart.claims import with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
@@ -37,6 +39,7 @@ from thrifty.quickstart.stages import (
     HARDWARE_PRESET,
     QUICKSTART_MODEL,
     QUICKSTART_SEED,
+    WINDOWS,
     QuickstartStages,
     TrainedVariant,
     data_config,
@@ -44,9 +47,11 @@ from thrifty.quickstart.stages import (
     read_data,
     trace_batch,
     variant_config,
+    window_config,
 )
 from thrifty.report.html import write_html_report
 from thrifty.report.schema import (
+    BASELINE_LABELS,
     VARIANT_LABELS,
     VARIANT_NAMES,
     DatasetInfo,
@@ -123,10 +128,6 @@ def _dataset_info(choice: DatasetChoice, data: DataSplits, given: bool) -> Datas
     )
 
 
-BASELINE = "bit-parallel bfloat16 PEs"
-"""What every ratio of the report compares the term-serial accelerator with."""
-
-
 def _hardware_info(simulations: list[Simulation]) -> HardwareInfo:
     """The hardware every variant ran on, with the area ratio the simulator really used."""
     ratios = sorted({s.area.ratio for s in simulations})
@@ -137,9 +138,11 @@ def _hardware_info(simulations: list[Simulation]) -> HardwareInfo:
             "configs; simulate every variant with one hardware config"
         )
     return HardwareInfo(
-        baseline=BASELINE,
+        baseline=BASELINE_LABELS[config.baseline],
         area_ratio=float(ratios[0]),
         sync_policies=list(SYNC_POLICIES),
+        headline_baseline=config.baseline,
+        areas=baseline_areas(simulations[0]),
         preset=HARDWARE_PRESET,
         config=config,
     )
@@ -206,7 +209,7 @@ def run_quickstart(
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
     given = stages.load_data is not read_data
     start = time.perf_counter()
-    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 1
+    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 2 * len(WINDOWS) - 1 + 1
     with _display(progress, total_stages) as display:
         data = display.run("loading data", stages.load_data, choice, budget)
         display.note(f"data set: {data.name} (given)" if given else describe(choice))
@@ -246,7 +249,25 @@ def run_quickstart(
             )
             codec = display.run(f"codec on {label}", stages.codec, traces)
             measured.append((variant, simulation, codec))
+            if variant is trained[0]:
+                reference_traces = traces
         hardware_info = _hardware_info([m[1] for m in measured])
+        windows = []
+        for window in WINDOWS:
+            config = window_config(hardware, window)
+            simulation = measured[0][1]
+            if config != hardware:
+                simulation = display.run(
+                    f"simulating {VARIANT_LABELS[trained[0].name]}, {window} window",
+                    stages.simulate,
+                    reference_traces,
+                    config,
+                    out_dir / "simulation" / f"{trained[0].name}-{window}-window",
+                )
+            cost = display.run(
+                f"numeric cost, {window} window", stages.numeric_cost, reference_traces, config
+            )
+            windows.append(window_result(simulation, cost, hardware_info.sync_policies))
         variants = [
             build_variant(
                 variant.name,
@@ -269,6 +290,7 @@ def run_quickstart(
                 dataset=_dataset_info(choice, data, given),
                 hardware=hardware_info,
                 variants=variants,
+                windows=windows,
                 seconds=time.perf_counter() - start,
             )
         )
@@ -278,7 +300,8 @@ def run_quickstart(
             "writing report.html", write_html_report, report, out_dir / "report.html"
         )
         for claim in report.claims:
-            display.note(f"claim {claim.number}: {'held' if claim.held else 'NOT held'}")
+            against = f" against {claim.baseline}" if claim.baseline else ""
+            display.note(f"claim {claim.number}{against}: {'held' if claim.held else 'NOT held'}")
     seconds = time.perf_counter() - start
     if seconds > budget.wall_seconds:
         warnings.warn(

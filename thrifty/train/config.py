@@ -17,6 +17,7 @@ from thrifty._config import FrozenConfig, apply_overrides, parse_config, read_ya
 from thrifty.data.config import DataConfig
 from thrifty.quant.config import QuantConfig
 from thrifty.trace.config import TraceConfig
+from thrifty.train.distill import DistillConfig
 from thrifty.train.pruning import PruningConfig
 
 #: Version of the training-config schema, recorded in every run folder.
@@ -28,6 +29,12 @@ class ModelConfig(FrozenConfig):
 
     name: Literal["small_cnn", "lenet5", "resnet20", "resnet18"] = Field(
         "small_cnn", description="A model registered in thrifty.models."
+    )
+    pretrained: str | None = Field(
+        None,
+        description="Your pretrained weights for this model: a state-dict file "
+        "(torch.save(model.state_dict(), path)), loaded before the first phase. None: random "
+        "initialisation. With phases.float.epochs=0 the recipe fine-tunes them directly.",
     )
 
 
@@ -156,6 +163,11 @@ class TrainConfig(FrozenConfig):
     )
     pruning: PruningConfig | None = Field(
         None, description="Gradual magnitude pruning during the float phase; None: no pruning."
+    )
+    distill: DistillConfig | None = Field(
+        None,
+        description="Knowledge distillation from the float model in the learn and finetune "
+        "phases (thrifty.train.distill); None: labels only.",
     )
     gradients: GradientConfig | None = Field(
         None,
