@@ -38,3 +38,7 @@ class CheckpointError(ThriftyError, OSError):
 
 class SimulationError(ThriftyError, ValueError):
     """A layer or trace cannot be mapped onto the simulated accelerator."""
+
+
+class TrainingError(ThriftyError, ArithmeticError):
+    """Training cannot go on: the loss or the weights became NaN or infinite."""

@@ -40,11 +40,14 @@ def register(app: typer.Typer) -> None:
         """Simulate a training trace on term-serial and bit-parallel accelerators."""
         from rich.console import Console
 
+        from thrifty._config import is_empty_config
         from thrifty.hw.sim.simulation import simulate_trace, write_simulation
         from thrifty.report.simulation_plots import write_simulation_plots
         from thrifty.report.simulation_table import simulation_table
 
         config = load_hardware_config(arch)
+        if Path(arch).is_file() and is_empty_config(arch):
+            typer.echo(f"note: config {arch!r} is empty: the defaults are used", err=True)
         if sample is not None:
             data = config.model_dump()
             data["sampling"] = {**data["sampling"], "fraction": sample}
@@ -53,7 +56,7 @@ def register(app: typer.Typer) -> None:
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)
         report = simulation.to_dict()
-        Console(width=max(Console().width, 140)).print(simulation_table(report))
+        Console().print(simulation_table(report))  # fits the terminal: rich wraps cells
         typer.echo(f"wrote {path}")
         if plots:
             for plot in write_simulation_plots(report, out_dir):

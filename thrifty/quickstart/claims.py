@@ -313,6 +313,16 @@ def evaluate_claims(
     ]
 
 
+def claim_line(claim: Claim) -> str:
+    """One console line: the claim's verdict, then the first sentence of its reason (the full
+    sentence is in report.json and report.html)."""
+    verdict = "held" if claim.held else "NOT held"
+    reason = claim.sentence.split(". ")[0].rstrip(".")
+    for prefix in ("Held: ", "Not held: "):
+        reason = reason.removeprefix(prefix)
+    return f"claim {claim.number}: {verdict}: {reason}"
+
+
 def with_claims(report: QuickstartReport | Mapping[str, Any]) -> QuickstartReport:
     """`report` with its `claims` (re)evaluated from its own numbers."""
     report = _as_report(report)
@@ -324,6 +334,7 @@ __all__ = [
     "below_one_note",
     "break_even_area_ratio",
     "claim_iso_area",
+    "claim_line",
     "claim_per_layer_precision",
     "claim_pruning_and_quantization",
     "deciding_policies",

@@ -21,11 +21,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from thrifty._io import write_json_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.errors import SimulationError
 from thrifty.quickstart.assemble import build_variant
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
-from thrifty.quickstart.claims import with_claims
+from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
 from thrifty.quickstart.schema import (
     VARIANT_LABELS,
@@ -144,6 +145,7 @@ def _run_config(budget: QuickstartBudget, choice: DatasetChoice) -> dict[str, An
     }
 
 
+@preserved_process_state()
 def run_quickstart(
     out_dir: str | Path,
     fast: bool = False,
@@ -243,7 +245,7 @@ def run_quickstart(
             "writing report.html", write_html_report, report, out_dir / "report.html"
         )
         for claim in report.claims:
-            display.note(f"claim {claim.number}: {'held' if claim.held else 'NOT held'}")
+            display.note(claim_line(claim))
     seconds = time.perf_counter() - start
     if seconds > budget.wall_seconds:
         warnings.warn(

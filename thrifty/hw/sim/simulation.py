@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty._io import write_json_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.errors import SimulationError
 from thrifty.hw.config import HardwareConfig
@@ -83,6 +84,7 @@ def _simulate_one(args: tuple[Any, ...]) -> OpResult:
     return OpResult(**{**result.__dict__, "epoch": epoch, "step": step})
 
 
+@preserved_process_state()
 def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulation:
     """Simulate in-memory entries (objects or mappings with layer, op, geometry, tensors)."""
     records = []
@@ -94,6 +96,7 @@ def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulati
     return _finish(records, config, "entries")
 
 
+@preserved_process_state()
 def simulate_trace(folder: str | Path, config: HardwareConfig, jobs: int = 1) -> Simulation:
     """Simulate every entry of the trace store in `folder`; `jobs` processes (0: all cores)."""
     from thrifty.trace import open as open_trace
