@@ -24,13 +24,14 @@ import torch
 
 import thrifty.trace
 from benchmarks._common import RESULTS, write_result
+from thrifty.data import FASHION_MNIST_DEFAULT_ROOT
 from thrifty.data.idx import find_idx_file, read_idx
 from thrifty.hw.codec import CodecConfig
 from thrifty.hw.codec.accounting import measure_trace
 from thrifty.models import build_model
 
 SEED = 0
-DATA = Path("/usr/share/datasets/fashion-mnist")
+DATA = Path(FASHION_MNIST_DEFAULT_ROOT)
 #: Variants compared: (name, config). "plain" is bfloat16 as stored today (16 bits per value).
 VARIANTS: list[tuple[str, CodecConfig]] = [
     ("plain", CodecConfig(mode="none", zero_bitmap=False)),

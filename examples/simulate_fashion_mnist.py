@@ -21,13 +21,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import thrifty.trace
+from thrifty.data import FASHION_MNIST_DEFAULT_ROOT
 from thrifty.data.idx import find_idx_file, read_idx
-from thrifty.hw.config import load_hardware_config
+from thrifty.hw.config import SYNC_POLICIES, load_hardware_config
 from thrifty.hw.sim.simulation import simulate_trace, write_simulation
 from thrifty.models import build_model
 from thrifty.report.simulation_plots import write_simulation_plots
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION = Path(FASHION_MNIST_DEFAULT_ROOT)
 
 
 def load(count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,9 +76,7 @@ def main() -> None:
         for op in ("forward", "backward_data", "backward_weight"):
             records = [r for r in report["layers"] if r["epoch"] == epoch and r["op"] == op]
             base = sum(r["baseline_cycles"]["tile"] for r in records)
-            speed = {
-                p: base / sum(r["cycles"][p] for r in records) for p in ("tile", "row", "ideal")
-            }
+            speed = {p: base / sum(r["cycles"][p] for r in records) for p in SYNC_POLICIES}
             terms = {k: sum(r["terms"][k] for r in records) for k in records[0]["terms"]}
             share = {k: v / terms["total"] for k, v in terms.items()}
             e = sum(r["energy_pj"]["total_pj"] for r in records)

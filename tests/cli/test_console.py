@@ -8,12 +8,12 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
+from tests.report._reports import sample_report_dict, scale_speedups
 from thrifty.cli import app
 from thrifty.quickstart import load_report
 from thrifty.quickstart import pipeline as pipeline_module
 from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.pipeline import QuickstartResult
-from thrifty.quickstart.sample import sample_report_dict, scale_speedups
 from thrifty.report import layer_table
 
 

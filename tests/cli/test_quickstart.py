@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import typer
 from typer.testing import CliRunner
 
+from tests.report._reports import sample_report_dict
 from thrifty.cli import quickstart as commands
 from thrifty.quickstart import load_report, pipeline
-from thrifty.quickstart.sample import sample_report_dict
 
 
 def _app() -> typer.Typer:

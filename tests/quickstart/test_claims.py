@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.report._reports import sample_report_dict, scale_speedups
 from thrifty.quickstart import evaluate_claims, load_report, with_claims
 from thrifty.quickstart.claims import deciding_policies
-from thrifty.quickstart.sample import sample_report_dict, scale_speedups
 
 
 def _drop(report: dict, name: str) -> dict:
@@ -139,7 +139,7 @@ def test_gains_within_the_margin_do_not_count() -> None:
 
 def test_break_even_interpolates_the_sweep_and_explains_a_failed_claim_one() -> None:
     from thrifty.quickstart.claims import break_even_area_ratio
-    from thrifty.quickstart.schema import SweepPoint
+    from thrifty.report.schema import SweepPoint
 
     sweep = [
         SweepPoint(area_ratio=1.0, speedup={"tile": 0.5}),

@@ -100,10 +100,9 @@ def test_config_file_chain_train_simulate_compress(tmp_path: Path) -> None:
 
 def test_float_bits_config_is_valid() -> None:
     from thrifty.train.config import load_train_config
-    from thrifty.train.recipe import check_config
 
     config = load_train_config(REPO / "docs" / "examples" / "config" / "float_bits.yaml")
-    quant, trace = check_config(config)
+    quant, trace = config.quant, config.trace
     assert quant.weight.kind == "float_mantissa" and quant.activation.kind == "float_mantissa"
     assert config.gradients is not None and config.gradients.layers == {"fc1": 4}
     assert trace.epochs == [3]  # the finetune phase's only epoch (float 0-1, learn 2)

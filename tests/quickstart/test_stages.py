@@ -1,20 +1,22 @@
-"""Quickstart stages that stand alone: data set choice, budgets, the training helpers."""
+"""Quickstart stages that stand alone: data set choice, budgets, the variants' configs."""
 
 from __future__ import annotations
 
-import dataclasses
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from tests.quickstart._tiny import TINY_BUDGET, separable_splits, tiny_net
+from thrifty.data import DataConfig
 from thrifty.quickstart.budget import FAST_BUDGET, FULL_BUDGET, budget_for
 from thrifty.quickstart.dataset_choice import FASHION_MNIST_FILES, choose_dataset, describe
 from thrifty.quickstart.stages import (
-    accuracy,
-    bundle_from_tensors,
-    fit,
-    train_pruned,
-    train_reference,
+    BITLENGTH_STRENGTH,
+    LEARNING_RATE,
+    trace_batch,
+    train_variant,
+    variant_config,
 )
 
 
@@ -51,46 +53,53 @@ def test_budgets_keep_their_promises() -> None:
         assert getattr(FAST_BUDGET, field) <= getattr(FULL_BUDGET, field), field
 
 
-def _separable_data():
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(128) % 2
-    images = torch.randn(128, 1, 8, 8, generator=generator) * 0.1
-    images[:, 0, :4] += labels.view(-1, 1, 1).float() * 2 - 1  # top half ±1 by class
-    budget = dataclasses.replace(FAST_BUDGET, train_examples=96, test_examples=32, batch_size=16)
-    return bundle_from_tensors((images, labels), (images, labels), budget, 8, 2), budget
+def test_variant_configs_say_what_each_variant_trains(tmp_path: Path) -> None:
+    data, section = separable_splits(), DataConfig(batch_size=16)
+    configs = {
+        name: variant_config(name, TINY_BUDGET, data, section, tmp_path / name)
+        for name in ("float32", "pruned", "integer_bits", "float_bits")
+    }
+    for name, config in configs.items():
+        assert config.out == str(tmp_path / name) and config.seed == 0
+        assert (config.optimizer.name, config.optimizer.lr) == ("sgd", LEARNING_RATE)
+        assert config.schedule.name == "constant" and config.data == section
+    phases = {n: (c.phases.float.epochs, c.phases.learn.epochs, c.phases.finetune.epochs)
+              for n, c in configs.items()}  # fmt: skip
+    assert phases == {"float32": (3, 0, 0), "pruned": (1, 0, 0), "integer_bits": (0, 1, 1),
+                      "float_bits": (0, 1, 1)}  # fmt: skip
+    pruning = configs["pruned"].pruning
+    # 96 examples in batches of 16: 6 steps; the target is reached after 3/4 of them.
+    assert (pruning.target_sparsity, pruning.end_step, pruning.frequency) == (0.75, 4, 1)
+    assert configs["integer_bits"].quant.weight.kind == "int"
+    assert configs["float_bits"].quant.activation.kind == "float_mantissa"
+    assert configs["float_bits"].regularizer.strength == BITLENGTH_STRENGTH
+    assert configs["float32"].pruning is None and configs["float32"].quant.weight.kind == "int"
 
 
-def test_bundle_is_seeded_and_cut_to_the_budget() -> None:
-    data, budget = _separable_data()
-    again, _ = _separable_data()
-    assert (data.train_examples, data.test_examples, data.in_channels) == (96, 32, 1)
-    assert len(data.trace_batch[0]) == budget.trace_batch_size
-    torch.testing.assert_close(data.trace_batch[0], again.trace_batch[0], atol=0, rtol=0)
+def test_trace_batch_is_seeded_and_cut_to_the_budget() -> None:
+    data = separable_splits()
+    inputs, labels = trace_batch(data, TINY_BUDGET)
+    again, _ = trace_batch(data, TINY_BUDGET)
+    assert inputs.shape == (4, 1, 8, 8) and labels.shape == (4,)
+    torch.testing.assert_close(inputs, again, atol=0, rtol=0)
 
 
-def test_reference_learns_and_pruned_variant_reaches_its_sparsity(tmp_path) -> None:
-    data, budget = _separable_data()
-    budget = dataclasses.replace(budget, reference_epochs=3, variant_epochs=2)
-    reference = train_reference(data, budget, tmp_path)
-    assert reference.name == "float32" and reference.accuracy >= 0.9
-    pruned = train_pruned(reference, data, budget, tmp_path)
-    assert [layer["weight_sparsity"] for layer in pruned.layers] == [0.75] * 4
+def test_reference_learns_and_pruned_variant_reaches_its_sparsity(tmp_path: Path) -> None:
+    data, section = separable_splits(), DataConfig(batch_size=16)
+    model = tiny_net(data)
+    config = variant_config("float32", TINY_BUDGET, data, section, tmp_path / "float32")
+    reference = train_variant("float32", config, data, model)
+    assert reference.model is model and reference.accuracy >= 0.9 and reference.layers == []
+    start = type(model)()
+    start.load_state_dict(model.state_dict())
+    config = variant_config("pruned", TINY_BUDGET, data, section, tmp_path / "pruned")
+    pruned = train_variant("pruned", config, data, start)
+    assert [(row.layer, row.weight_sparsity) for row in pruned.layers] == [
+        ("conv", 0.75),
+        ("fc", 0.75),
+    ]
     for module in pruned.model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             assert isinstance(module.weight, nn.Parameter)  # pruning made permanent
             assert int((module.weight == 0).sum()) == round(0.75 * module.weight.numel())
-    assert pruned.accuracy == accuracy(pruned.model, data.test_loader)
-    assert reference.model is not pruned.model
-
-
-def test_fit_calls_the_step_hook_and_adds_the_extra_loss() -> None:
-    data, _ = _separable_data()
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
-    steps, extras = [], []
-
-    def extra():
-        extras.append(1)
-        return model[1].weight.square().sum() * 0
-
-    fit(model, data.train_loader, 2, extra_loss=extra, on_step=steps.append)
-    assert steps == list(range(12)) and len(extras) == 12
+    assert (tmp_path / "pruned" / "model.pt").is_file()

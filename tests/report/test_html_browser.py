@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.report._reports import judged, sample_report_dict
 from thrifty.quickstart import run_quickstart
 from thrifty.quickstart.budget import FAST_BUDGET
-from thrifty.quickstart.sample import sample_report_dict
 from thrifty.report.html import write_html_report
 
 CHROMIUM = shutil.which("chromium")
@@ -68,7 +68,9 @@ def _console_lines(stderr: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
-    return write_html_report(sample_report_dict(), tmp_path_factory.mktemp("page") / "report.html")
+    return write_html_report(
+        judged(sample_report_dict()), tmp_path_factory.mktemp("page") / "report.html"
+    )
 
 
 TINY_BUDGET = dataclasses.replace(

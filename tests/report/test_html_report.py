@@ -9,9 +9,9 @@ import re
 import pytest
 from PIL import Image
 
+from tests.report._reports import judged, sample_report_dict, scale_speedups
 from thrifty.errors import ConfigError, ThriftyError
 from thrifty.quickstart import load_report
-from thrifty.quickstart.sample import sample_report_dict, scale_speedups
 from thrifty.report import quickstart_plots as plots
 from thrifty.report.html import render_html_report, write_html_report
 from thrifty.report.html_page import element, table
@@ -23,7 +23,7 @@ _IMAGE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([
 @pytest.fixture(scope="module")
 def sample_page(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("html") / "report.html"
-    assert write_html_report(sample_report_dict(), path) == path
+    assert write_html_report(judged(sample_report_dict()), path) == path
     return path.read_text(encoding="utf-8")
 
 
@@ -92,7 +92,7 @@ def test_not_held_claims_and_stored_claims_are_rendered(monkeypatch) -> None:
     for variant in report["variants"]:
         variant["codec"], variant["iso_area_sweep"] = [], []
     report["dataset"]["reason"] = '<img src="http://evil">'
-    page = render_html_report(report)
+    page = render_html_report(judged(report))
     assert '&lt;img src="http://evil"&gt;' in page
     assert "http://evil" not in page.replace('&lt;img src="http://evil"&gt;', "")
     assert page.count('<span class="badge">NOT HELD</span>') == 2

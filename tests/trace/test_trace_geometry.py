@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from thrifty.trace.geometry import layer_geometry, macs
+from thrifty.errors import TraceError
+from thrifty.trace.geometry import layer_geometry, macs, op_macs
 
 
 @given(
@@ -69,3 +71,19 @@ def test_linear_geometry_has_no_spatial_fields():
         "dtype": "bfloat16",
     }
     assert macs(g) == 5 * 2 * 3 * 6
+
+
+def test_op_macs_counts_the_dilated_gradient_of_backward_data():
+    geometry = {  # 3×3 convolution, stride 2, 8 → 4 in, 6 → 4 channels
+        "kind": "conv2d",
+        "input_shape": [2, 6, 8, 8],
+        "weight_shape": [4, 6, 3, 3],
+        "output_shape": [2, 4, 4, 4],
+        "groups": 1,
+    }
+    forward = 2 * 4 * 4 * 4 * (6 * 9)
+    assert op_macs(geometry, "forward") == op_macs(geometry, "backward_weight") == forward
+    assert macs(geometry) == forward
+    assert op_macs(geometry, "backward_data") == 2 * 8 * 8 * 6 * (4 * 9)
+    with pytest.raises(TraceError, match="unknown operation 'sideways'"):
+        op_macs(geometry, "sideways")

@@ -34,7 +34,7 @@ def test_overrides_parse_yaml_scalars(tmp_path: Path) -> None:
     )
     assert config.seed == 3 and config.phases.learn.epochs == 7
     assert config.regularizer.target == 4.0 and config.data.fallback == "digits"
-    assert config.quant == {"weight": {"granularity": "channel"}} and config.out == "runs/x"
+    assert config.quant.weight.granularity.kind == "channel" and config.out == "runs/x"
     assert parse_override("a.b=true") == (["a", "b"], True)
     assert parse_override("a=0.5") == (["a"], 0.5)
 

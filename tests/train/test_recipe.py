@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.train._runs import TINY
+from thrifty._config import parse_config
 from thrifty.errors import CheckpointError, ConfigError
 from thrifty.train import TrainConfig, train
 
@@ -115,7 +116,7 @@ def test_trace_section_captures_each_phase(tmp_path: Path) -> None:
     assert {e.op for e in entries} == {"forward"} and {e.epoch for e in entries} == {1}
     assert {e.layer for e in entries} == {"conv1", "conv2", "fc1", "fc2"}
     with pytest.raises(ConfigError, match="trace"):
-        train(config.model_copy(update={"trace": {"epoch": [1]}, "out": str(tmp_path / "b")}))
+        parse_config(TrainConfig, {**config.model_dump(), "trace": {"epoch": [1]}}, "config")
 
 
 def test_cifar_folder_with_resnet20_and_augmentation(tmp_path: Path) -> None:
@@ -135,3 +136,32 @@ def test_cifar_folder_with_resnet20_and_augmentation(tmp_path: Path) -> None:
     summary = train(config)
     assert summary["data"]["augment"] is True and summary["data"]["shape"] == [3, 32, 32]
     assert len(summary["layers"]) == 22  # 19 3×3 convolutions, 2 shortcuts, the classifier
+
+
+def test_given_data_and_model_are_the_ones_trained(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from torch import nn
+
+    from thrifty.data import Split, load_data
+    from thrifty.quant import QuantLinear
+
+    config = TrainConfig.model_validate({**TINY, "out": str(tmp_path / "run")})
+    splits = load_data(config.data)
+    # Keep two classes only: a run on the config's own data would see ten.
+    keep = splits.train.labels < 2
+    two = replace(
+        splits,
+        name="two digits",
+        train=Split(splits.train.images[keep], splits.train.labels[keep]),
+        test=Split(splits.train.images[keep], splits.train.labels[keep]),
+        val=Split(splits.val.images[:0], splits.val.labels[:0]),
+        num_classes=2,
+    )
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    summary = train(config, data=two, model=model)
+    assert summary["data"]["name"] == "two digits" and summary["data"]["train"] == int(keep.sum())
+    assert isinstance(model[1], QuantLinear) and model[1].weight_quantizer.frozen
+    assert [layer["name"] for layer in summary["layers"]] == ["1"]
+    assert summary["final_accuracy"] > 0.9

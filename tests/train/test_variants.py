@@ -10,7 +10,7 @@ import torch
 
 from tests.train._runs import TINY
 from thrifty.errors import ConfigError
-from thrifty.train import TrainConfig, train
+from thrifty.train import TrainConfig, load_train_config, train
 
 FLOAT_ONLY = {"float": {"epochs": 2}, "learn": {"epochs": 0}, "finetune": {"epochs": 0}}
 
@@ -33,10 +33,12 @@ def test_pruning_reaches_the_target_sparsity_and_is_permanent(tmp_path: Path) ->
 
 
 def test_pruning_with_quantized_phases_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="float phase only"):
+        _config(tmp_path, pruning={"target_sparsity": 0.5})
+    with pytest.raises(ValueError, match=r"(?s)pruning.*target_sparsity"):
+        _config(tmp_path, phases=FLOAT_ONLY, pruning={"target_sparsity": 1.5})
     with pytest.raises(ConfigError, match="float phase only"):
-        train(_config(tmp_path, pruning={"target_sparsity": 0.5}))
-    with pytest.raises(ConfigError, match=r"(?s)pruning.*target_sparsity"):
-        train(_config(tmp_path, phases=FLOAT_ONLY, pruning={"target_sparsity": 1.5}))
+        load_train_config(None, ["pruning.target_sparsity=0.5"])
 
 
 def test_per_layer_float_precision_learns_fraction_bits_below_bfloat16(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from thrifty.quickstart.schema import QuickstartReport
+    from thrifty.report.schema import QuickstartReport
 
 DEFAULT_OUT_DIR = Path("thrifty-quickstart")
 """Where the report goes when --out is not given (relative to the current folder)."""

@@ -41,10 +41,9 @@ def train_command(
     from thrifty.train.config import load_train_config
     from thrifty.train.distributed import env_from_environment, spawn
     from thrifty.train.progress import ConsoleReporter, Reporter
-    from thrifty.train.recipe import SUMMARY_FILE, check_config, train
+    from thrifty.train.recipe import SUMMARY_FILE, train
 
-    train_config = load_train_config(config, set_ or [], out)
-    check_config(train_config)  # before any process starts, so errors are one line
+    train_config = load_train_config(config, set_ or [], out)  # every section validated here
     if is_empty_config(config):
         typer.echo(f"note: config {str(config)!r} is empty: the defaults are used", err=True)
     Console(stderr=True).print(f"run folder: {train_config.out}")

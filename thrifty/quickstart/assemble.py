@@ -1,194 +1,101 @@
-"""Turn the stages' outputs (simulation.json, codec statistics, layer bits) into report records.
+"""Turn what the stages produced (typed simulation, codec and training results) into report records.
 
-The simulator writes one record per layer × training operation, with cycles and speedup as
-mappings by sync policy, energies, and term statistics (see `thrifty simulate`). Here they
-are summed per operation and over the whole training step; a ratio of sums (Σ baseline / Σ
-term-serial) is the speedup of running all those layers, unlike a mean of per-layer ratios.
-The key names the simulator uses are the constants below, so a rename there is one edit here.
+The simulator's `Simulation` holds one additive `OpResult` per layer × training operation,
+their per-operation sums (`by_op()`) and the whole-step sum (`total`). A ratio of sums
+(Σ baseline / Σ term-serial) is the speedup of running all those layers one after another,
+unlike a mean of per-layer ratios; `OpResult` derives it, and this module only copies it, per
+sync policy of the report, into the report's `OpSummary`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from thrifty.errors import SimulationError
-from thrifty.quickstart.schema import (
+from thrifty.hw.codec.accounting import CodecSummary
+from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.simulation import Simulation
+from thrifty.quant.summary import QuantSummary
+from thrifty.report.schema import (
     TRAINING_OPS,
     CodecResult,
-    LayerBits,
-    OpResult,
+    LayerPrecision,
+    OpSummary,
     SweepPoint,
     TermCounts,
     VariantResult,
 )
-
-RECORDS_KEYS = ("layers", "records")
-"""Keys under which simulation.json may hold its per layer × op records (first found wins)."""
-
-BY_OP_KEY = "by_op"
-"""simulation.json's per-op totals over all layers (used when present)."""
-
-TOTAL_KEY = "total"
-"""simulation.json's whole-step total (used when present)."""
-
-SWEEP_KEY = "sweep_speedup"
-"""A record's iso-area sweep: area ratio → speedup (the simulator sweeps the tile policy)."""
+from thrifty.train.config import TrainConfig
 
 SWEEP_POLICY = "tile"
-"""The sync policy of the simulator's iso-area sweep."""
+"""The sync policy of the simulator's iso-area sweep (`OpResult.sweep_cycles`)."""
 
-CYCLES_KEY = "cycles"
-BASELINE_CYCLES_KEY = "baseline_cycles"
-ENERGY_KEY = "energy_pj"
-BASELINE_ENERGY_KEY = "baseline_energy_pj"
-ENERGY_TOTAL_KEY = "total_pj"
-"""An energy given as a breakdown mapping carries its sum under this key."""
-
-TERMS_KEY = "terms"
 TERM_CLASSES = ("zero", "out_of_bounds", "processed")
+"""The classes every term of a serial operand falls in (`OpResult.terms` also holds `total`)."""
 
-DEFAULT_SWEEP_RATIOS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-"""Area ratios of the compute-bound sweep, used when the simulation has no sweep of its own."""
-
-
-def _per_policy(value: Any, policies: Sequence[str], what: str) -> dict[str, float]:
-    """A value given per policy (mapping), as a breakdown with a total, or once (number)."""
-    if isinstance(value, Mapping) and ENERGY_TOTAL_KEY in value:
-        value = value[ENERGY_TOTAL_KEY]
-    if isinstance(value, Mapping):
-        missing = [p for p in policies if p not in value]
-        if missing:
-            raise SimulationError(
-                f"simulation record's {what} lacks sync policies {missing}; "
-                f"it has {sorted(value)}: simulate with every policy of the report"
-            )
-        return {p: float(value[p]) for p in policies}
-    return {p: float(value) for p in policies}
+CODEC_CLASS_NAMES = {"weight": "weights", "activation": "activations", "gradient": "gradients"}
+"""The codec's tensor class names → the report's."""
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("inf")
-
-
-def _term_counts(sums: Mapping[str, float]) -> TermCounts:
+def _term_counts(terms: Mapping[str, float]) -> TermCounts:
     """Whole term counts; sampled estimates are rounded per class and the total re-added."""
-    counts = {name: round(sums[name]) for name in TERM_CLASSES}
+    counts = {name: round(terms[name]) for name in TERM_CLASSES}
     return TermCounts(total=sum(counts.values()), **counts)
 
 
-def aggregate_records(
-    records: Iterable[Mapping[str, Any]], op: str, policies: Sequence[str]
-) -> OpResult:
-    """One OpResult from simulation records (per layer of one op, or a ready total)."""
-    records = list(records)
-    if not records:
+def op_summary(result: OpResult, op: str, policies: Sequence[str]) -> OpSummary:
+    """The report's record of one (summed) simulation record, under the report's policies."""
+    missing = [p for p in policies if p not in result.cycles]
+    if missing:
         raise SimulationError(
-            f"no simulation records for op {op!r}; simulate the variant's traces of every op"
+            f"simulation record of {op!r} lacks sync policies {missing}; it has "
+            f"{sorted(result.cycles)}: simulate with every policy of the report"
         )
-    cycles = dict.fromkeys(policies, 0.0)
-    baseline_cycles = dict.fromkeys(policies, 0.0)
-    energy = dict.fromkeys(policies, 0.0)
-    baseline_energy = dict.fromkeys(policies, 0.0)
-    terms = dict.fromkeys(TERM_CLASSES, 0.0)
-    macs = 0
-    for record in records:
-        for target, key in (
-            (cycles, CYCLES_KEY),
-            (baseline_cycles, BASELINE_CYCLES_KEY),
-            (energy, ENERGY_KEY),
-            (baseline_energy, BASELINE_ENERGY_KEY),
-        ):
-            for policy, value in _per_policy(record[key], policies, key).items():
-                target[policy] += value
-        for name in TERM_CLASSES:
-            terms[name] += float(record[TERMS_KEY][name])
-        macs += int(record["macs"])
-    return OpResult(
+    speedup = result.speedup
+    return OpSummary(
         op=op,
-        macs=macs,
-        speedup={p: _ratio(baseline_cycles[p], cycles[p]) for p in policies},
-        energy_efficiency={p: _ratio(baseline_energy[p], energy[p]) for p in policies},
-        terms=_term_counts(terms),
-    )
-
-
-def _records(simulation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    for key in RECORDS_KEYS:
-        if key in simulation:
-            return [r for r in simulation[key] if r.get("op") in TRAINING_OPS]
-    raise SimulationError(
-        f"simulation has none of the record lists {list(RECORDS_KEYS)}; "
-        "pass the dict of a simulation.json"
+        macs=result.macs,
+        speedup={p: speedup[p] for p in policies},
+        energy_efficiency=dict.fromkeys(policies, result.energy_efficiency),
+        terms=_term_counts(result.terms),
     )
 
 
 def ops_from_simulation(
-    simulation: Mapping[str, Any], policies: Sequence[str]
-) -> tuple[list[OpResult], OpResult]:
-    """Per-op results (in training order) and the whole-step total of one simulation.json.
-
-    The simulator's own per-op and total records are used when present; otherwise they are
-    summed here from the per-layer records.
-    """
-    by_op = simulation.get(BY_OP_KEY)
-    if by_op is not None and TOTAL_KEY in simulation:
-        ops = [aggregate_records([by_op[op]], op, policies) for op in TRAINING_OPS if op in by_op]
-        return ops, aggregate_records([simulation[TOTAL_KEY]], "total", policies)
-    records = _records(simulation)
-    ops = [
-        aggregate_records([r for r in records if r["op"] == op], op, policies)
-        for op in TRAINING_OPS
-        if any(r["op"] == op for r in records)
-    ]
-    return ops, aggregate_records(records, "total", policies)
+    simulation: Simulation, policies: Sequence[str]
+) -> tuple[list[OpSummary], OpSummary]:
+    """Per-op summaries (in training order) and the whole-step summary of one simulation."""
+    by_op = simulation.by_op()
+    ops = [op_summary(by_op[op], op, policies) for op in TRAINING_OPS if op in by_op]
+    return ops, op_summary(simulation.total, "total", policies)
 
 
-def sweep_from_simulation(simulation: Mapping[str, Any]) -> list[SweepPoint] | None:
-    """The simulator's own whole-step iso-area sweep (tile policy), if it has one."""
-    sweep = (simulation.get(TOTAL_KEY) or {}).get(SWEEP_KEY)
-    if not sweep:
-        return None
-    return [
-        SweepPoint(area_ratio=float(ratio), speedup={SWEEP_POLICY: float(speedup)})
-        for ratio, speedup in sorted(sweep.items(), key=lambda item: float(item[0]))
-    ]
-
-
-def iso_area_sweep(
-    total: OpResult, simulated_ratio: float, ratios: Sequence[float] = DEFAULT_SWEEP_RATIOS
-) -> list[SweepPoint]:
-    """Whole-step speedup at other area ratios, scaled from the simulated one.
-
-    Compute-bound scaling: r term-serial PEs per bit-parallel PE area make the term-serial
-    side r / r₀ times faster than it was at the simulated ratio r₀. Layers bound by off-chip
-    traffic gain less, so this is an upper bound where memory limits.
-    """
+def iso_area_sweep(total: OpResult) -> list[SweepPoint]:
+    """The simulator's whole-step iso-area sweep (tile policy), in increasing area ratio."""
+    points = sorted((float(ratio), cycles) for ratio, cycles in total.sweep_cycles.items())
     return [
         SweepPoint(
             area_ratio=ratio,
-            speedup={p: s * ratio / simulated_ratio for p, s in total.speedup.items()},
+            speedup={SWEEP_POLICY: _ratio(total.sweep_baseline_cycles, cycles)},
         )
-        for ratio in ratios
+        for ratio, cycles in points
     ]
 
 
-CODEC_CLASS_NAMES = {"weight": "weights", "activation": "activations", "gradient": "gradients"}
-"""The codec's tensor class names → the report's (both spellings accepted)."""
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else float("nan")
 
 
-def codec_results(entries: Iterable[Mapping[str, Any]]) -> list[CodecResult]:
-    """Bits per value per tensor class from per-tensor entries {tensor_class, values, bits}."""
-    values: dict[str, int] = {}
-    bits: dict[str, int] = {}
-    for entry in entries:
-        name = CODEC_CLASS_NAMES.get(entry["tensor_class"], entry["tensor_class"])
-        values[name] = values.get(name, 0) + int(entry["values"])
-        bits[name] = bits.get(name, 0) + int(entry["bits"])
+def codec_results(by_class: Mapping[str, CodecSummary]) -> list[CodecResult]:
+    """Bits per value of each tensor class the codec measured (classes with values only)."""
     return [
-        CodecResult(tensor_class=name, values=count, bits_per_value=bits[name] / count)
-        for name, count in values.items()
-        if count
+        CodecResult(
+            tensor_class=CODEC_CLASS_NAMES.get(name, name),
+            values=item.numel,
+            bits_per_value=item.encoded_bits / item.numel,
+        )
+        for name, item in by_class.items()
+        if item.numel
     ]
 
 
@@ -196,11 +103,11 @@ def build_variant(
     name: str,
     accuracy: float,
     train_seconds: float,
-    layers: Sequence[Mapping[str, Any]],
-    simulation: Mapping[str, Any],
-    codec_entries: Iterable[Mapping[str, Any]],
+    layers: Sequence[LayerPrecision],
+    simulation: Simulation,
+    codec: Mapping[str, CodecSummary],
     policies: Sequence[str],
-    simulated_ratio: float,
+    train_config: TrainConfig,
     bits_kind: str = "none",
 ) -> VariantResult:
     """One variant's record from what its stages produced."""
@@ -210,20 +117,36 @@ def build_variant(
         accuracy=accuracy,
         bits_kind=bits_kind,
         train_seconds=train_seconds,
-        layers=[LayerBits(**layer) for layer in layers],
+        layers=list(layers),
         ops=ops,
         total=total,
-        iso_area_sweep=sweep_from_simulation(simulation) or iso_area_sweep(total, simulated_ratio),
-        codec=codec_results(codec_entries),
+        iso_area_sweep=iso_area_sweep(simulation.total),
+        codec=codec_results(codec),
+        train_config=train_config,
     )
 
 
+def bits_rows(summary: QuantSummary) -> list[LayerPrecision]:
+    """Per-layer learned bits of a quantized model (its `thrifty.summary`)."""
+    return [
+        LayerPrecision(
+            layer=row.name, weight_bits=row.weight_bits, activation_bits=row.activation_bits
+        )
+        for row in summary.records
+    ]
+
+
+def sparsity_rows(sparsity: Mapping[str, float]) -> list[LayerPrecision]:
+    """Per-layer weight sparsity of a pruned model (layer name → fraction of zero weights)."""
+    return [LayerPrecision(layer=layer, weight_sparsity=value) for layer, value in sparsity.items()]
+
+
 __all__ = [
-    "DEFAULT_SWEEP_RATIOS",
-    "aggregate_records",
+    "bits_rows",
     "build_variant",
     "codec_results",
     "iso_area_sweep",
+    "op_summary",
     "ops_from_simulation",
-    "sweep_from_simulation",
+    "sparsity_rows",
 ]

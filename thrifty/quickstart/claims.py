@@ -1,4 +1,4 @@
-"""The issue's three claims, judged on the measured numbers of a quickstart report.
+"""The method's three claims, judged on the measured numbers of a quickstart report.
 
 1. The term-serial accelerator beats bit-parallel bfloat16 units at iso compute area on
    ordinary (float32, operands as bfloat16) training.
@@ -21,7 +21,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from thrifty.quickstart.schema import (
+from thrifty.report.number_format import format_percent, format_ratio
+from thrifty.report.schema import (
     BOUND_POLICIES,
     VARIANT_LABELS,
     Claim,
@@ -29,7 +30,6 @@ from thrifty.quickstart.schema import (
     VariantResult,
     load_report,
 )
-from thrifty.report.number_format import format_percent, format_ratio
 
 DEFAULT_MIN_GAIN = 0.02
 """Relative margin a speedup must clear to count as a gain: 2 % (beats 1× means > 1.02×)."""
@@ -301,7 +301,7 @@ def claim_per_layer_precision(
 def evaluate_claims(
     report: QuickstartReport | Mapping[str, Any], min_gain: float = DEFAULT_MIN_GAIN
 ) -> list[Claim]:
-    """Judge the three claims of the issue on `report` (a record or a `report.json` dict).
+    """Judge the three claims of the method on `report` (a record or a `report.json` dict).
 
     `min_gain` is the relative margin a speedup must clear to count (default 2 %).
     """

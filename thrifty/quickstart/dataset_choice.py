@@ -1,7 +1,7 @@
 """Which data set the quickstart trains on: Fashion-MNIST when installed, else digits.
 
 Fashion-MNIST comes from Debian's `dataset-fashion-mnist` package (IDX files, gzipped or not,
-under `/usr/share/datasets/fashion-mnist/`). Without it the quickstart uses scikit-learn's
+under `thrifty.data.FASHION_MNIST_DEFAULT_ROOT`). Without it the quickstart uses scikit-learn's
 bundled digits (1,797 8×8 images), which is always available, and says so in the report.
 """
 
@@ -10,15 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+from thrifty.data.config import FASHION_MNIST_DEFAULT_ROOT
+from thrifty.data.idx import IDX_FILES
+
+FASHION_MNIST_DIR = Path(FASHION_MNIST_DEFAULT_ROOT)
 """Where Debian's `dataset-fashion-mnist` installs the IDX files."""
 
-FASHION_MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+FASHION_MNIST_FILES = tuple(IDX_FILES.values())
 """The four IDX files of Fashion-MNIST (each may also end in `.gz`)."""
 
 FASHION_MNIST_IMAGE_SIZE = 28

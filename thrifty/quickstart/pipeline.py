@@ -1,14 +1,16 @@
 """`run_quickstart`: the whole story, from data to `report.json` and `report.html`.
 
 Data set → float32 reference → pruned, learned-integer-bits and learned-per-layer-float
-variants (each from the reference) → for each variant: capture a training step's operands,
-simulate them against bit-parallel bfloat16 units at iso-area, run the off-chip codec →
-report.json (with the three claims judged) → report.html. A progress display (rich, on
-stderr) names each stage as it runs.
+variants (each from the reference), each trained by `thrifty.train.train` → for each variant:
+capture a training step's operands, simulate them (`thrifty.hw.simulate_trace`) against
+bit-parallel bfloat16 units at iso-area, run the off-chip codec → report.json (built from the
+typed results, with the three claims judged) → report.html (rendered from report.json).
+A progress display (rich, on stderr) names each stage as it runs.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,12 +25,28 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from thrifty._io import write_json_atomic
 from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
+from thrifty.data import DataSplits
 from thrifty.errors import SimulationError
+from thrifty.hw.config import SYNC_POLICIES
+from thrifty.hw.sim.simulation import Simulation
 from thrifty.quickstart.assemble import build_variant
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
 from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
-from thrifty.quickstart.schema import (
+from thrifty.quickstart.stages import (
+    HARDWARE_PRESET,
+    QUICKSTART_MODEL,
+    QUICKSTART_SEED,
+    QuickstartStages,
+    TrainedVariant,
+    data_config,
+    hardware_config,
+    read_data,
+    trace_batch,
+    variant_config,
+)
+from thrifty.report.html import write_html_report
+from thrifty.report.schema import (
     VARIANT_LABELS,
     VARIANT_NAMES,
     DatasetInfo,
@@ -36,13 +54,6 @@ from thrifty.quickstart.schema import (
     QuickstartReport,
     dump_report,
 )
-from thrifty.quickstart.stages import (
-    QUICKSTART_MODEL,
-    QUICKSTART_SEED,
-    QuickstartStages,
-    TrainedVariant,
-)
-from thrifty.report.html import write_html_report
 
 T = TypeVar("T")
 
@@ -98,51 +109,55 @@ def _display(enabled: bool, total: int) -> Iterator[_Display]:
         yield _Display(progress, total)
 
 
-def _dataset_info(choice: DatasetChoice, data: Any) -> DatasetInfo:
-    own = getattr(data, "name", None)
+def _dataset_info(choice: DatasetChoice, data: DataSplits, given: bool) -> DatasetInfo:
+    """What the report says about the data: the quickstart's choice, or data a replaced
+    `load_data` stage gave (named by its splits)."""
     return DatasetInfo(
-        name=choice.name if own is None else own,
-        fell_back=choice.fell_back if own is None else False,
-        reason=choice.reason if own is None else None,
-        train_examples=data.train_examples,
-        test_examples=data.test_examples,
+        name=data.name if given else choice.name,
+        fell_back=False if given else choice.fell_back,
+        reason=None if given else choice.reason,
+        train_examples=len(data.train),
+        test_examples=len(data.test),
         image_size=data.image_size,
         num_classes=data.num_classes,
     )
 
 
-AREA_KEY = "area"
-"""simulation.json's area section; its `ratio` is the iso-area PE ratio simulated."""
+BASELINE = "bit-parallel bfloat16 PEs"
+"""What every ratio of the report compares the term-serial accelerator with."""
 
 
-def _hardware_info(stated: dict[str, Any], simulations: list[dict[str, Any]]) -> HardwareInfo:
-    """The stage's hardware description, with the area ratio the simulator really used."""
-    ratios = {s[AREA_KEY]["ratio"] for s in simulations if AREA_KEY in s}
-    if len(ratios) > 1:
+def _hardware_info(simulations: list[Simulation]) -> HardwareInfo:
+    """The hardware every variant ran on, with the area ratio the simulator really used."""
+    ratios = sorted({s.area.ratio for s in simulations})
+    config = simulations[0].config
+    if len(ratios) > 1 or any(s.config != config for s in simulations):
         raise SimulationError(
-            f"variants were simulated at different area ratios {sorted(ratios)}; "
-            "simulate every variant with one hardware config"
+            f"variants were simulated at area ratios {ratios} or with different hardware "
+            "configs; simulate every variant with one hardware config"
         )
-    if ratios:
-        stated = {**stated, "area_ratio": float(ratios.pop())}
-    return HardwareInfo(**stated)
+    return HardwareInfo(
+        baseline=BASELINE,
+        area_ratio=float(ratios[0]),
+        sync_policies=list(SYNC_POLICIES),
+        preset=HARDWARE_PRESET,
+        config=config,
+    )
 
 
-def _model_name(stages: QuickstartStages, reference: TrainedVariant) -> str:
-    """The quickstart's model name, or the class name of a model a replaced stage trained."""
-    if stages.train_reference is QuickstartStages().train_reference:
-        return QUICKSTART_MODEL
-    return type(reference.model).__name__
-
-
-def _run_config(budget: QuickstartBudget, choice: DatasetChoice) -> dict[str, Any]:
+def _run_config(budget: QuickstartBudget, choice: DatasetChoice, model: str) -> dict[str, Any]:
     return {
         "command": "quickstart",
         "budget": asdict(budget),
         "dataset": choice.name,
-        "model": QUICKSTART_MODEL,
+        "model": model,
         "variants": list(VARIANT_NAMES),
     }
+
+
+def model_is_ours(stages: QuickstartStages) -> bool:
+    """True when the model is the quickstart's own (its `build_model` stage not replaced)."""
+    return stages.build_model is QuickstartStages().build_model
 
 
 @preserved_process_state()
@@ -157,50 +172,45 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Train the four variants, measure them on the simulated accelerator, write the report.
 
-    Writes `out_dir/report.json` and `out_dir/report.html` (plus runs/, traces/ and
+    Writes `out_dir/report.json` and `out_dir/report.html` (plus the runs/, traces/ and
     simulation/ folders of the stages). `fast` uses the ≤ 2-minute budget instead of the
     ≤ 10-minute one; `progress` shows a progress display on stderr; `stages` replaces stage
-    functions; `dataset_root` is the Fashion-MNIST folder (default: Debian's); `budget`
-    replaces the budget `fast` picks (e.g. a seconds-long one for tests).
+    functions (e.g. `load_data` and `build_model` for your own data and model);
+    `dataset_root` is the Fashion-MNIST folder (default: Debian's); `budget` replaces the
+    budget `fast` picks (e.g. a seconds-long one for tests).
     """
     out_dir = Path(out_dir)
     stages = QuickstartStages() if stages is None else stages
     budget = budget_for(fast) if budget is None else budget
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
+    given = stages.load_data is not read_data
     start = time.perf_counter()
     total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 1
     with _display(progress, total_stages) as display:
         data = display.run("loading data", stages.load_data, choice, budget)
-        own = getattr(data, "name", None)
-        display.note(describe(choice) if own is None else f"data set: {own} (given)")
-        reference = display.run(
-            f"training {VARIANT_LABELS['float32']}",
-            stages.train_reference,
-            data,
-            budget,
-            out_dir / "runs" / "float32",
-        )
-        trained: list[TrainedVariant] = [reference]
-        for name in VARIANT_NAMES[1:]:
+        display.note(f"data set: {data.name} (given)" if given else describe(choice))
+        model = stages.build_model(data)
+        model_name = QUICKSTART_MODEL if model_is_ours(stages) else type(model).__name__
+        section = data_config(choice, budget)
+        trained: list[TrainedVariant] = []
+        for name in VARIANT_NAMES:
+            config = variant_config(name, budget, data, section, out_dir / "runs" / name)
+            start_from = model if name == "float32" else copy.deepcopy(trained[0].model)
             trained.append(
                 display.run(
-                    f"training {VARIANT_LABELS[name]}",
-                    stages.train_variant,
-                    name,
-                    reference,
-                    data,
-                    budget,
-                    out_dir / "runs" / name,
+                    f"training {VARIANT_LABELS[name]}", stages.train, name, config, data, start_from
                 )
             )
+        batch = trace_batch(data, budget)
+        hardware = hardware_config(budget)
         measured = []
         for variant in trained:
             label = VARIANT_LABELS[variant.name]
             traces = display.run(
                 f"capturing {label}",
                 stages.capture,
-                variant,
-                data,
+                variant.model,
+                batch,
                 budget,
                 out_dir / "traces" / variant.name,
             )
@@ -208,12 +218,12 @@ def run_quickstart(
                 f"simulating {label}",
                 stages.simulate,
                 traces,
-                budget,
-                out_dir / "simulation" / f"{variant.name}.json",
+                hardware,
+                out_dir / "simulation" / variant.name,
             )
-            codec_entries = display.run(f"codec on {label}", stages.codec, traces)
-            measured.append((variant, simulation, codec_entries))
-        hardware = _hardware_info(stages.hardware(), [m[1] for m in measured])
+            codec = display.run(f"codec on {label}", stages.codec, traces)
+            measured.append((variant, simulation, codec))
+        hardware_info = _hardware_info([m[1] for m in measured])
         variants = [
             build_variant(
                 variant.name,
@@ -221,20 +231,20 @@ def run_quickstart(
                 variant.train_seconds,
                 variant.layers,
                 simulation,
-                codec_entries,
-                hardware.sync_policies,
-                hardware.area_ratio,
+                codec,
+                hardware_info.sync_policies,
+                variant.config,
                 variant.bits_kind,
             )
-            for variant, simulation, codec_entries in measured
+            for variant, simulation, codec in measured
         ]
         report = with_claims(
             QuickstartReport(
-                provenance=provenance(_run_config(budget, choice), QUICKSTART_SEED),
+                provenance=provenance(_run_config(budget, choice, model_name), QUICKSTART_SEED),
                 fast=fast,
-                model=_model_name(stages, reference),
-                dataset=_dataset_info(choice, data),
-                hardware=hardware,
+                model=model_name,
+                dataset=_dataset_info(choice, data, given),
+                hardware=hardware_info,
                 variants=variants,
                 seconds=time.perf_counter() - start,
             )

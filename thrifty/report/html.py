@@ -15,14 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from thrifty._io import write_text_atomic
-from thrifty.quickstart.claims import evaluate_claims
-from thrifty.quickstart.schema import (
-    BOUND_POLICIES,
-    Claim,
-    QuickstartReport,
-    VariantResult,
-    load_report,
-)
 from thrifty.report import quickstart_plots as plots
 from thrifty.report.html_page import (
     CONTENT_SECURITY_POLICY,
@@ -41,6 +33,13 @@ from thrifty.report.number_format import (
     format_plain,
     format_ratio,
     format_seconds,
+)
+from thrifty.report.schema import (
+    BOUND_POLICIES,
+    Claim,
+    QuickstartReport,
+    VariantResult,
+    load_report,
 )
 
 PAGE_TITLE = "thrifty quickstart report"
@@ -130,6 +129,8 @@ def _claims_section(claims: list[Claim]) -> Markup:
                 class_=f"claim {state}",
             )
         )
+    if not cards:
+        cards.append(element("p", "No claims were judged in this report."))
     return element("section", element("h2", "The three claims"), cards, id="claims")
 
 
@@ -345,11 +346,22 @@ def _provenance_section(report: QuickstartReport) -> Markup:
         ["hardware preset", report.hardware.preset or MISSING],
     ]
     config = json.dumps(prov.get("config"), indent=2, sort_keys=True, default=str)
+    hardware = json.dumps(report.hardware.config.model_dump(mode="json"), indent=2)
+    training = [
+        element(
+            "details",
+            element("summary", f"training config: {variant.label}"),
+            element("pre", json.dumps(variant.train_config.model_dump(mode="json"), indent=2)),
+        )
+        for variant in report.variants
+    ]
     return element(
         "section",
         element("h2", "Provenance"),
         table(["item", "value"], facts, numeric=False),
         element("details", element("summary", "configuration"), element("pre", config)),
+        element("details", element("summary", "hardware config"), element("pre", hardware)),
+        training,
         id="provenance",
     )
 
@@ -358,7 +370,7 @@ def render_html_report(report: QuickstartReport | Mapping[str, Any]) -> str:
     """The complete HTML page of `report` (a record or a `report.json` dict)."""
     if not isinstance(report, QuickstartReport):
         report = load_report(report)
-    claims = report.claims or evaluate_claims(report)
+    claims = report.claims
     head = element(
         "head",
         Markup('<meta charset="utf-8">'),

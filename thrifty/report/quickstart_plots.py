@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from thrifty.quickstart.schema import (
+from thrifty.report.schema import (
     BOUND_POLICIES,
     TENSOR_CLASSES,
     QuickstartReport,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from thrifty._io import atomic_path
+from thrifty.hw.config import SYNC_POLICIES as POLICIES
 
-POLICIES = ("tile", "row", "ideal")
 TERM_PARTS = ("zero", "out_of_bounds", "processed")
 
 

@@ -11,10 +11,15 @@ where PyTorch pads one more at the end).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
+
+from thrifty.errors import TraceError
+from thrifty.trace.config import OPS
 
 #: The layer classes a capture records (quantized subclasses included).
 CAPTURED_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -83,7 +88,7 @@ def layer_geometry(
     return geometry
 
 
-def macs(geometry: dict[str, Any]) -> int:
+def macs(geometry: Mapping[str, Any]) -> int:
     """Multiply-accumulates of the layer's forward pass (dense; zeros and padding counted).
 
     Backward-data and backward-weight perform the same number of useful MACs (each product
@@ -98,3 +103,23 @@ def macs(geometry: dict[str, Any]) -> int:
     for size in weight_shape[1:]:  # in-channels per group × kernel, or in_features
         per_output *= size
     return output_elements * per_output
+
+
+def op_macs(geometry: Mapping[str, Any], op: str) -> int:
+    """Multiply-accumulates one training operation feeds to a multiplier array, zeros included.
+
+    forward and backward_weight: the forward count (`macs`). backward_data: input elements ×
+    output channels per group × kernel size, because it runs over the gradient zero-dilated by
+    the stride, whose zeros reach the multipliers (for stride 1 this equals the forward count
+    up to the padding's border); for a linear layer all three are the forward count. The
+    simulator's lowering (thrifty.hw.sim.dataflow) must feed exactly this many.
+    """
+    if op not in OPS:
+        raise TraceError(f"unknown operation {op!r}; choose one of {list(OPS)}")
+    if op != "backward_data" or geometry["kind"] == "linear":
+        return macs(geometry)
+    weight_shape = geometry["weight_shape"]
+    per_input = weight_shape[0] // int(geometry.get("groups", 1))
+    for size in weight_shape[2:]:  # kernel
+        per_input *= size
+    return math.prod(geometry["input_shape"]) * per_input

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from thrifty._config import FrozenConfig, parse_config, read_yaml_mapping
 from thrifty.data.config import DataConfig
 from thrifty.errors import ConfigError
+from thrifty.quant.config import QuantConfig
+from thrifty.trace.config import TraceConfig
+from thrifty.train.pruning import PruningConfig
 
 #: Version of the training-config schema, recorded in every run folder.
 TRAIN_SCHEMA_VERSION = 1
@@ -141,20 +144,19 @@ class TrainConfig(FrozenConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    quant: dict[str, Any] = Field(
-        default_factory=dict, description="Passed to thrifty.QuantConfig (see quantization.md)."
+    quant: QuantConfig = Field(
+        default_factory=QuantConfig,
+        description="Quantization of the learn and finetune phases (see quantization.md).",
     )
     regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     phases: Phases = Field(default_factory=Phases)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
-    trace: dict[str, Any] | None = Field(
-        None, description="Optional trace capture (thrifty.trace.TraceConfig); None: no trace."
+    trace: TraceConfig | None = Field(
+        None, description="Capture of the training operands of every phase; None: no trace."
     )
-    pruning: dict[str, Any] | None = Field(
-        None,
-        description="Gradual magnitude pruning during the float phase "
-        "(thrifty.train.pruning.PruningConfig); None: no pruning.",
+    pruning: PruningConfig | None = Field(
+        None, description="Gradual magnitude pruning during the float phase; None: no pruning."
     )
     gradients: GradientConfig | None = Field(
         None,
@@ -168,6 +170,26 @@ class TrainConfig(FrozenConfig):
         "(no update for that batch; summary.json counts them in skipped_steps). Single-process "
         "runs only for skip.",
     )
+
+    @model_validator(mode="after")
+    def _pruning_has_a_float_phase_to_itself(self) -> TrainConfig:
+        """Pruning runs during the float phase and is made permanent when it ends; quantized
+        phases after it are refused, because their weight updates would regrow pruned weights."""
+        if self.pruning is None:
+            return self
+        phases = self.phases
+        if phases.learn.epochs > 0 or phases.finetune.epochs > 0:
+            raise ValueError(
+                "config section 'pruning' prunes during the float phase only; set "
+                "phases.learn.epochs=0 and phases.finetune.epochs=0 (train the pruned variant "
+                "and the learned-bits variants as separate runs)"
+            )
+        if phases.float.checkpoint is not None or phases.float.epochs == 0:
+            raise ValueError(
+                "config section 'pruning' needs float training to prune in: set "
+                "phases.float.epochs > 0 and phases.float.checkpoint=null"
+            )
+        return self
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

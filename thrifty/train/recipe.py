@@ -34,14 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from thrifty._config import parse_config
 from thrifty._io import atomic_path, write_json_atomic, write_text_atomic
 from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits, load_data, steps_per_epoch
 from thrifty.errors import CheckpointError, ConfigError, TrainingError
 from thrifty.models import build_model
-from thrifty.train import _quant
+from thrifty.quant import BitlengthRegularizer, freeze, param_groups, quantize, summary
+from thrifty.trace import capture
 from thrifty.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from thrifty.train.config import TrainConfig, config_to_yaml
 from thrifty.train.distributed import (
@@ -55,7 +55,7 @@ from thrifty.train.distributed import (
 )
 from thrifty.train.loop import EpochTotals, evaluate, train_epoch
 from thrifty.train.progress import Reporter
-from thrifty.train.pruning import MagnitudePruner, PruningConfig, make_permanent
+from thrifty.train.pruning import MagnitudePruner, make_permanent
 from thrifty.train.run_lock import RunLock
 
 #: The recipe's phases, in order.
@@ -149,65 +149,66 @@ def _config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: 
     return diffs
 
 
-def check_config(config: TrainConfig) -> tuple[Any, Any]:
-    """Validate the sections handed to other parts of thrifty: (QuantConfig or None, TraceConfig
-    or None). QuantConfig is None when no phase quantizes (learn and finetune epochs are 0)."""
-    uses_quant = config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0
-    quant_config = _quant.quant_config(config.quant) if uses_quant else None
-    trace_config = None
-    if config.trace is not None:
-        from thrifty.trace import TraceConfig
+def _optimizer_groups(
+    model: nn.Module, lr: float, bits_lr: float | None, weight_decay: float, quantized: bool
+) -> list[dict[str, Any]]:
+    """Parameter groups: the bitlengths apart (own lr, no decay) once the model is quantized;
+    parameters that do not learn (frozen bitlengths) are left out."""
+    if not quantized:
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [{"params": params, "lr": lr, "weight_decay": weight_decay}]
+    kept = []
+    for group in param_groups(model, lr, bits_lr=bits_lr, weight_decay=weight_decay):
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            kept.append({**group, "params": params})
+    return kept
 
-        trace_config = parse_config(TraceConfig, config.trace, "config section 'trace'")
-    pruning_config(config)
-    return quant_config, trace_config
+
+def _model_summary(model: nn.Module) -> dict[str, Any]:
+    """thrifty.summary(model) as a dict: per-layer records under 'layers' plus the means."""
+    data = dict(summary(model).to_dict())
+    data["layers"] = data.pop("records")
+    return data
 
 
-def pruning_config(config: TrainConfig) -> PruningConfig | None:
-    """The validated `pruning:` section (None without one).
-
-    Pruning runs during the float phase and is made permanent when it ends; a run that also
-    has quantized phases is refused, because their weight updates would regrow pruned weights.
-    """
-    if config.pruning is None:
-        return None
-    pruning = parse_config(PruningConfig, config.pruning, "config section 'pruning'")
-    if config.phases.learn.epochs > 0 or config.phases.finetune.epochs > 0:
-        raise ConfigError(
-            "config section 'pruning' prunes during the float phase only; set "
-            "phases.learn.epochs=0 and phases.finetune.epochs=0 (train the pruned variant "
-            "and the learned-bits variants as separate runs)"
-        )
-    if config.phases.float.checkpoint is not None or config.phases.float.epochs == 0:
-        raise ConfigError(
-            "config section 'pruning' needs float training to prune in: set "
-            "phases.float.epochs > 0 and phases.float.checkpoint=null"
-        )
-    return pruning
+def _regularizer_values(regularizer: BitlengthRegularizer | None) -> tuple[Any, Any]:
+    """(λ, cost) the regularizer holds now (None, None outside phase 'learn')."""
+    if regularizer is None:
+        return None, None
+    return regularizer.strength, regularizer.cost
 
 
 class _Run:
     """One run of the recipe in one process (one rank)."""
 
     def __init__(
-        self, config: TrainConfig, resume: bool, reporter: Reporter, env: DistEnv, device
+        self,
+        config: TrainConfig,
+        resume: bool,
+        reporter: Reporter,
+        env: DistEnv,
+        device: torch.device,
+        data: DataSplits | None,
+        model: nn.Module | None,
     ) -> None:
         self.config, self.reporter, self.env, self.device = config, reporter, env, device
         self.out = Path(config.out)
         self.checkpoint_path = self.out / CHECKPOINT_FILE
         seed_everything(config.seed)
-        self.data: DataSplits = load_data(config.data)
+        self.data: DataSplits = load_data(config.data) if data is None else data
         if self.data.note and env.is_main:
             reporter.message(self.data.note)
-        self.quant_config, self.trace_config = check_config(config)
-        self.model: nn.Module = build_model(
-            config.model.name,
-            num_classes=self.data.num_classes,
-            in_channels=self.data.in_channels,
-            image_size=self.data.image_size,
-        ).to(device)
+        if model is None:
+            model = build_model(
+                config.model.name,
+                num_classes=self.data.num_classes,
+                in_channels=self.data.in_channels,
+                image_size=self.data.image_size,
+            )
+        self.model: nn.Module = model.to(device)
         self.quantized = self.frozen = False
-        pruning = pruning_config(config)
+        pruning = config.pruning
         self.pruner = None if pruning is None else MagnitudePruner(self.model, pruning)
         self.pruned_sparsity: dict[str, float] | None = None
         self.gradient_hooks: Any = None
@@ -239,12 +240,12 @@ class _Run:
     def _set_structure(self, phase: str) -> None:
         """Quantize (learn, finetune) and freeze (finetune) the model as the phase needs."""
         if phase != "float" and not self.quantized:
-            _quant.quantize_model(self.model, self.quant_config)
+            quantize(self.model, self.config.quant)
             self.model.to(self.device)
             self.quantized = True
             self._attach_gradient_hooks()  # quantize() replaced the layers
         if phase == "finetune" and not self.frozen:
-            _quant.freeze_model(self.model)
+            freeze(self.model)
             self.frozen = True
 
     def _load_for_resume(self) -> None:
@@ -322,7 +323,7 @@ class _Run:
                 "model": self.model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "regularizer": _quant.regularizer_state(regularizer),
+                "regularizer": {} if regularizer is None else regularizer.state_dict(),
                 "pruning": None if self.pruner is None else self.pruner.state_dict(),
                 "rng": rng_state(),
             },
@@ -365,7 +366,7 @@ class _Run:
         phase_lr = getattr(config.phases, phase).lr
         lr = phase_lr if phase_lr is not None else config.optimizer.lr
         bits_lr = config.optimizer.bits_lr if phase == "learn" else None
-        groups = _quant.optimizer_groups(
+        groups = _optimizer_groups(
             self.model, lr, bits_lr, config.optimizer.weight_decay, self.quantized
         )
         opt = config.optimizer
@@ -404,12 +405,18 @@ class _Run:
         optimizer, scheduler = self._make_optimizer(phase)
         regularizer = None
         if phase == "learn":
-            regularizer = _quant.make_regularizer(self.model, self.config.regularizer)
+            regularizer = BitlengthRegularizer(
+                self.model,
+                criterion=self.config.regularizer.criterion,
+                strength=self.config.regularizer.strength,
+                target=self.config.regularizer.target,
+            )
         if resuming:
             payload, self.payload = self.payload, None
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
-            _quant.load_regularizer_state(regularizer, payload["regularizer"])
+            if regularizer is not None and payload["regularizer"]:
+                regularizer.load_state_dict(payload["regularizer"])
             if self.env.rank != 0:
                 self.state.totals = EpochTotals()
             set_rng_state(payload["rng"])
@@ -432,11 +439,9 @@ class _Run:
 
     def _capture(self, phase: str) -> Any:
         """Trace capture of this phase into trace/<phase>/ (a no-op without `trace:`)."""
-        if self.trace_config is None:
+        if self.config.trace is None:
             return contextlib.nullcontext()
-        from thrifty.trace import capture
-
-        return capture(self.model, self.out / TRACE_FOLDER / phase, self.trace_config)
+        return capture(self.model, self.out / TRACE_FOLDER / phase, self.config.trace)
 
     def _run_epoch(self, phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace):
         config, state, env = self.config, self.state, self.env
@@ -503,7 +508,7 @@ class _Run:
             "val_accuracy": val_accuracy,
             **self._bits(),
         }
-        record["lambda"], record["cost"] = _quant.regularizer_values(regularizer)
+        record["lambda"], record["cost"] = _regularizer_values(regularizer)
         record["seconds"] = time.perf_counter() - started
         state.records.append(record)
         state.epoch, state.step, state.totals = epoch + 1, 0, EpochTotals()
@@ -516,8 +521,8 @@ class _Run:
         keys = ("mean_bits", "mean_weight_bits", "mean_activation_bits")
         if not self.quantized:
             return dict.fromkeys(keys)
-        summary = _quant.model_summary(self.model)
-        return {key: summary.get(key) for key in keys}
+        means = _model_summary(self.model)
+        return {key: means.get(key) for key in keys}
 
     def _test_accuracy(self) -> float:
         return evaluate(
@@ -526,7 +531,9 @@ class _Run:
 
     # -- the whole run ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        phases = PHASES if self.quant_config is not None else PHASES[:1]
+        phases = self.config.phases
+        quantizes = phases.learn.epochs > 0 or phases.finetune.epochs > 0
+        phases = PHASES if quantizes else PHASES[:1]
         for phase in phases[phases.index(self.state.phase) :]:
             self.run_phase(phase)
         broadcast_state(self.model, self.env)
@@ -535,7 +542,7 @@ class _Run:
         if self.config.distributed.save_rank_states:
             with atomic_path(self.out / "ranks" / f"rank{self.env.rank}.pt") as tmp:
                 torch.save(self.model.state_dict(), tmp)
-        quant = _quant.model_summary(self.model) if self.quantized else {}
+        quant = _model_summary(self.model) if self.quantized else {}
         means = {
             key: quant.get(key)
             for key in (
@@ -551,7 +558,7 @@ class _Run:
         if self.pruned_sparsity is not None:
             values = self.pruned_sparsity
             pruning = {"weight_sparsity": values}
-        summary = {
+        result = {
             "float_accuracy": self.state.float_accuracy,
             "final_accuracy": final_accuracy,
             **means,
@@ -567,8 +574,8 @@ class _Run:
         if self.env.is_main:
             self._save_state_dict(MODEL_FILE)
             write_json_atomic(self.out / BITLENGTHS_FILE, {**means, "layers": layers})
-            write_json_atomic(self.out / SUMMARY_FILE, summary)
-        return summary
+            write_json_atomic(self.out / SUMMARY_FILE, result)
+        return result
 
 
 def _epoch_key(phase: str, epoch: int) -> int:
@@ -583,6 +590,8 @@ def train(
     resume: bool = False,
     reporter: Reporter | None = None,
     env: DistEnv | None = None,
+    data: DataSplits | None = None,
+    model: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Run the recipe of `config` into the folder `config.out`; return the summary dict.
 
@@ -590,6 +599,15 @@ def train(
     from the folder's last checkpoint; the config must be the one the run started with.
     In a process group (`--nproc`, torchrun), every rank calls this; rank 0 writes files.
     Thread counts, global random states and warnings filters are as they were on return.
+
+    Two seams let a caller bring its own pieces instead of the config's:
+
+    - `data`: the splits to train and evaluate on (e.g. read once and shared by several runs,
+      or a data set thrifty has no reader for); `config.data`'s batch sizes and crop padding
+      still apply, its `name`, `root` and subsets are not read.
+    - `model`: the module to train (e.g. one of your own, or a copy of an earlier run's
+      model to continue from); it is trained in place (quantized and frozen by the quantized
+      phases) and `config.model` is not read. Seed its initialisation yourself.
     """
     reporter = reporter or Reporter()
     env = env or env_from_environment()
@@ -611,7 +629,7 @@ def train(
                     f"took over the lock of {str(lock.path)!r} from process "
                     f"{lock.previous_holder}, which no longer runs"
                 )
-            return _Run(config, resume, reporter, env, device).run()
+            return _Run(config, resume, reporter, env, device, data, model).run()
     finally:
         reporter.close()
         destroy_process_group()

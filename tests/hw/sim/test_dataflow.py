@@ -10,12 +10,12 @@ from torch.nn.grad import conv1d_input, conv1d_weight, conv2d_input, conv2d_weig
 
 from thrifty.errors import SimulationError
 from thrifty.hw.sim.dataflow import (
-    analytical_macs,
     assemble_output,
     geometry_from_dict,
     lower,
     product_shape,
 )
+from thrifty.trace.geometry import op_macs
 
 # (in_channels, out_channels, kernel, stride, padding, dilation, groups, hw): ResNet-style
 # 3×3 and 1×1 shortcut layers, strided, padded, dilated, grouped, depthwise, odd sizes.
@@ -32,7 +32,8 @@ CONV2D_CASES = [
 
 
 def _geometry(kind, x, w, out, stride, padding, dilation, groups):
-    return geometry_from_dict(
+    """A trace geometry dict of the call (the MAC oracle reads it), normalised by `_run`."""
+    return dict(
         {
             "kind": kind,
             "input_shape": list(x.shape),
@@ -48,11 +49,12 @@ def _geometry(kind, x, w, out, stride, padding, dilation, groups):
     )
 
 
-def _run(op, geometry, tensors):
+def _run(op, raw, tensors):
+    geometry = geometry_from_dict(raw)
     product = lower(op, geometry, tensors, float64=True)
     outputs = [a @ b for a, b in zip(product.left, product.right, strict=True)]
     shape = product.shape
-    assert shape.macs == analytical_macs(geometry, op) == product_shape(geometry, op).macs
+    assert shape.macs == op_macs(raw, op) == product_shape(geometry, op).macs
     return assemble_output(op, geometry, outputs)
 
 
@@ -138,18 +140,17 @@ def test_resnet20_macs_match_textbook_counts():
     assert len(shapes) >= 20
     for module, in_shape, out_shape in shapes:
         is_conv = isinstance(module, torch.nn.Conv2d)
-        geo = geometry_from_dict(
-            {
-                "kind": "conv2d" if is_conv else "linear",
-                "input_shape": in_shape,
-                "weight_shape": tuple(module.weight.shape),
-                "output_shape": out_shape,
-                "stride": module.stride if is_conv else 1,
-                "padding": module.padding if is_conv else 0,
-                "dilation": module.dilation if is_conv else 1,
-                "groups": module.groups if is_conv else 1,
-            }
-        )
+        raw = {
+            "kind": "conv2d" if is_conv else "linear",
+            "input_shape": in_shape,
+            "weight_shape": tuple(module.weight.shape),
+            "output_shape": out_shape,
+            "stride": module.stride if is_conv else 1,
+            "padding": module.padding if is_conv else 0,
+            "dilation": module.dilation if is_conv else 1,
+            "groups": module.groups if is_conv else 1,
+        }
+        geo = geometry_from_dict(raw)
         w_elems = module.weight.numel()
         out_elems = int(np.prod(out_shape))
         in_elems = int(np.prod(in_shape))
@@ -163,7 +164,7 @@ def test_resnet20_macs_match_textbook_counts():
                                      w_elems * in_shape[0])  # fmt: skip
         for op, macs in expected.items():
             assert product_shape(geo, op).macs == macs
-            assert analytical_macs(geo, op) == macs
+            assert op_macs(raw, op) == macs
 
 
 def test_strided_backward_data_zeros_are_real_zeros():
@@ -171,7 +172,9 @@ def test_strided_backward_data_zeros_are_real_zeros():
     w = torch.randn(1, 1, 1, 1)
     out = F.conv2d(x, w, stride=2)
     geo = _geometry("conv2d", x, w, out, 2, 0, 1, 1)
-    product = lower("backward_data", geo, {"grad_output": torch.ones_like(out), "weight": w})
+    product = lower(
+        "backward_data", geometry_from_dict(geo), {"grad_output": torch.ones_like(out), "weight": w}
+    )
     column = product.left[0][:, 0]
     assert column.shape == (36,)
     assert int((column != 0).sum()) == 9  # 3×3 gradient values, 27 inserted zeros

@@ -25,16 +25,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from thrifty.errors import SimulationError
-
-Op = Literal["forward", "backward_data", "backward_weight"]
-OPS: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
+from thrifty.trace.config import OPS
 
 #: The two operands of each operation, in the order (left factor L, right factor R).
 OPERANDS: dict[str, tuple[str, str]] = {
@@ -185,22 +183,6 @@ def product_shape(geometry: LayerGeometry, op: str) -> ProductShape:
     raise SimulationError(f"unknown operation {op!r}; choose one of {list(OPS)}")
 
 
-def analytical_macs(geometry: LayerGeometry, op: str) -> int:
-    """Textbook MAC count of an operation, written independently of the lowering.
-
-    forward and backward_weight: batch · out positions · out channels · in channels/groups ·
-    kernel size. backward_data: batch · in positions · in channels · out channels/groups · kernel
-    size (it runs over the zero-dilated gradient, whose zeros reach the PEs).
-    """
-    g = geometry
-    kernel = g.kernel[0] * g.kernel[1]
-    if op in ("forward", "backward_weight"):
-        out_pos = g.out_hw[0] * g.out_hw[1]
-        return g.batch * out_pos * g.out_channels * (g.in_channels // g.groups) * kernel
-    in_pos = g.in_hw[0] * g.in_hw[1]
-    return g.batch * in_pos * g.in_channels * (g.out_channels // g.groups) * kernel
-
-
 def _as4d(x: torch.Tensor, geometry: LayerGeometry) -> torch.Tensor:
     if geometry.kind == "linear":
         return x.reshape(geometry.batch, -1, 1, 1)
@@ -332,11 +314,9 @@ def assemble_output(op: str, geometry: LayerGeometry, outputs: Sequence[np.ndarr
 
 __all__ = [
     "OPERANDS",
-    "OPS",
     "LayerGeometry",
     "MatrixProduct",
     "ProductShape",
-    "analytical_macs",
     "assemble_output",
     "geometry_from_dict",
     "lower",

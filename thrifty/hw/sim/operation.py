@@ -40,8 +40,7 @@ from thrifty.hw.sim.results import OpResult
 from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
-_STATS = ("tile", "row", "ideal", "pe_cycles", "terms_total", "terms_out_of_bounds",
-          "terms_processed")  # fmt: skip
+_STATS = (*SYNC_POLICIES, "pe_cycles", "terms_total", "terms_out_of_bounds", "terms_processed")
 
 
 #: Memory model of one chunk (bytes): per output and step, and per output.
@@ -116,7 +115,7 @@ def _run_product(
         costs = policy_costs(
             np.asarray(result.step_cycles), rows, cols, config.tile.row_buffer_depth
         )
-        for name in ("tile", "row", "ideal"):
+        for name in SYNC_POLICIES:
             stats[name].append(costs[name])
         stats["pe_cycles"].append(_tile_sums(np.asarray(result.cycles), rows, cols))
         for name in ("terms_total", "terms_out_of_bounds", "terms_processed"):

@@ -21,9 +21,9 @@ from thrifty._provenance import provenance
 from thrifty.errors import SimulationError
 from thrifty.hw.config import HardwareConfig
 from thrifty.hw.cost.area import AreaReport, iso_area_tiles
-from thrifty.hw.sim.dataflow import OPS
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
+from thrifty.trace.config import OPS
 
 SIMULATION_SCHEMA_VERSION = 1
 

@@ -1,7 +1,9 @@
-"""The schema of quickstart's `report.json`: what was trained, measured and concluded.
+"""The schema of the quickstart's `report.json`: what was trained, measured and concluded.
 
-The report is JSON first (STYLE.md §8): these immutable records validate it on the way in and
-out, and every table, plot and sentence of `report.html` is generated from it. Units are in the
+The report is JSON first: these immutable records validate it on the way in and out, and every
+table, plot and sentence of `report.html` is generated from it. The records carry everything
+the page shows, the claims' verdicts included (they are judged before rendering), and the full
+resolved training and hardware configs, so the page computes nothing. Units are in the
 key names or stated in the field description; ratios (speedup, energy efficiency) are
 unitless and always term-serial against the bit-parallel bfloat16 baseline *at iso compute
 area*, so a value above 1 means the term-serial accelerator is better.
@@ -16,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from thrifty._config import format_validation_error
 from thrifty.errors import ConfigError
+from thrifty.hw.config import SYNC_POLICIES, HardwareConfig, SyncPolicy
+from thrifty.trace.config import OPS as TRAINING_OPS
+from thrifty.trace.config import Op as TrainingOp
+from thrifty.train.config import TrainConfig
 
 REPORT_SCHEMA_VERSION = 1
 """Version of the report format; bump it when a field changes meaning or is removed."""
@@ -23,18 +29,12 @@ REPORT_SCHEMA_VERSION = 1
 REPORT_KIND = "thrifty.quickstart.report"
 """The `kind` of a quickstart report, so a reader can tell it from other thrifty JSON files."""
 
-SyncPolicy = Literal["tile", "row", "ideal"]
-TrainingOp = Literal["forward", "backward_data", "backward_weight"]
 VariantName = Literal["float32", "pruned", "integer_bits", "float_bits"]
 TensorClass = Literal["weights", "activations", "gradients"]
-
-SYNC_POLICIES: tuple[str, ...] = ("tile", "row", "ideal")
-"""Tile lockstep, per-row run-ahead and the unsynchronised ideal bound (DESIGN.md §5)."""
 
 BOUND_POLICIES: frozenset[str] = frozenset({"ideal"})
 """Policies that are upper bounds, shown but not used to decide whether a claim held."""
 
-TRAINING_OPS: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 VARIANT_NAMES: tuple[str, ...] = ("float32", "pruned", "integer_bits", "float_bits")
 TENSOR_CLASSES: tuple[str, ...] = ("weights", "activations", "gradients")
 
@@ -74,10 +74,11 @@ class TermCounts(_Record):
         return self
 
 
-class OpResult(_Record):
-    """One training operation (or `total`, all three together) of one variant."""
+class OpSummary(_Record):
+    """What the accelerator gains on one training operation (or `total`, all three together)
+    of one variant: ratios of the summed simulation records (thrifty.hw's OpResult)."""
 
-    op: Literal["forward", "backward_data", "backward_weight", "total"]
+    op: TrainingOp | Literal["total"]
     macs: int = Field(ge=0, description="Multiply-accumulates of the operation (MACs).")
     speedup: PolicyValues = Field(
         description="Baseline time / term-serial time at iso compute area, per sync policy."
@@ -88,7 +89,7 @@ class OpResult(_Record):
     terms: TermCounts
 
 
-class LayerBits(_Record):
+class LayerPrecision(_Record):
     """Per-layer precision of one variant (None where the variant does not learn it)."""
 
     layer: str
@@ -127,11 +128,12 @@ class VariantResult(_Record):
         "significand (mantissa) fraction bits of a floating-point format."
     )
     train_seconds: float = Field(ge=0.0, description="Wall time of its training (s).")
-    layers: list[LayerBits]
-    ops: list[OpResult] = Field(description="forward, backward_data, backward_weight.")
-    total: OpResult = Field(description="All three operations together (op = 'total').")
+    layers: list[LayerPrecision]
+    ops: list[OpSummary] = Field(description="forward, backward_data, backward_weight.")
+    total: OpSummary = Field(description="All three operations together (op = 'total').")
     iso_area_sweep: list[SweepPoint]
     codec: list[CodecResult]
+    train_config: TrainConfig = Field(description="The resolved config its training ran with.")
 
     @property
     def label(self) -> str:
@@ -173,10 +175,11 @@ class HardwareInfo(_Record):
     )
     sync_policies: list[SyncPolicy]
     preset: str | None = Field(default=None, description="Hardware preset name, if any.")
+    config: HardwareConfig = Field(description="The resolved config every variant ran on.")
 
 
 class Claim(_Record):
-    """One of the issue's claims, evaluated on measured numbers."""
+    """One of the method's claims, judged on measured numbers."""
 
     number: int = Field(ge=1)
     title: str
@@ -238,11 +241,13 @@ __all__ = [
     "CodecResult",
     "DatasetInfo",
     "HardwareInfo",
-    "LayerBits",
-    "OpResult",
+    "LayerPrecision",
+    "OpSummary",
     "QuickstartReport",
     "SweepPoint",
+    "SyncPolicy",
     "TermCounts",
+    "TrainingOp",
     "VariantResult",
     "dump_report",
     "load_report",

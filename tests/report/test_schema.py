@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from tests.report._reports import sample_report_dict
 from thrifty._io import write_json_atomic
 from thrifty.errors import ConfigError
 from thrifty.quickstart import dump_report, load_report
-from thrifty.quickstart.sample import sample_report_dict
-from thrifty.quickstart.schema import VARIANT_NAMES
+from thrifty.report.schema import VARIANT_NAMES
 
 
 def test_sample_report_validates_and_round_trips_through_json(tmp_path) -> None:

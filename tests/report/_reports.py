@@ -1,8 +1,9 @@
-"""A synthetic, clearly-labelled quickstart report: for tests, docs and trying the HTML page.
+"""A generator of synthetic quickstart reports for the report and claims tests.
 
-Its numbers are made up (round, plausible values for the small CNN), not measured: its
-provenance says so (`config.synthetic = true`). Build one with `sample_report_dict()` and
-change what a test needs with `scale_speedups`.
+Round numbers chosen so that a test can state what the page and the claims must show, and
+change one of them (`scale_speedups`) to move a verdict; its provenance says they are made up
+(`config.synthetic = true`). Reports of real runs come from `run_quickstart` (see
+tests/report/test_html_browser.py and tests/quickstart/test_pipeline.py).
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from thrifty.quickstart.schema import (
+from thrifty.hw.config import HardwareConfig
+from thrifty.quickstart.claims import with_claims
+from thrifty.report.schema import (
     REPORT_KIND,
     REPORT_SCHEMA_VERSION,
     SYNC_POLICIES,
     TRAINING_OPS,
+    dump_report,
 )
+from thrifty.train.config import TrainConfig
 
 SAMPLE_LAYERS = ("conv1", "conv2", "fc1", "fc2")
 """Layer names of thrifty's small CNN, the quickstart model."""
@@ -99,6 +104,7 @@ def _variant(name: str) -> dict[str, Any]:
             {"tensor_class": "activations", "values": 400_000, "bits_per_value": 7.25},
             {"tensor_class": "gradients", "values": 400_000, "bits_per_value": 11.0},
         ],
+        "train_config": TrainConfig().model_dump(mode="json"),
     }
 
 
@@ -130,11 +136,17 @@ def sample_report_dict() -> dict[str, Any]:
             "area_ratio": 2.0,
             "sync_policies": list(SYNC_POLICIES),
             "preset": "default",
+            "config": HardwareConfig().model_dump(mode="json"),
         },
         "variants": [_variant(name) for name in _TILE_SPEEDUP],
         "claims": [],
         "seconds": 95.0,
     }
+
+
+def judged(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` with its claims judged, as the quickstart stores them before rendering."""
+    return dump_report(with_claims(report))
 
 
 def scale_speedups(report: dict[str, Any], variant: str, policy: str, factor: float) -> dict:
@@ -147,4 +159,10 @@ def scale_speedups(report: dict[str, Any], variant: str, policy: str, factor: fl
     return report
 
 
-__all__ = ["SAMPLE_AREA_RATIOS", "SAMPLE_LAYERS", "sample_report_dict", "scale_speedups"]
+__all__ = [
+    "SAMPLE_AREA_RATIOS",
+    "SAMPLE_LAYERS",
+    "judged",
+    "sample_report_dict",
+    "scale_speedups",
+]
