@@ -1,4 +1,4 @@
-"""Bits per value of the off-chip codec on Fashion-MNIST small-CNN training traces (issue 7).
+"""Bits per value of the off-chip codec on Fashion-MNIST small-CNN training traces.
 
 Trains thrifty's small CNN briefly on a subset of Fashion-MNIST (read from the IDX .gz files),
 captures the operands of every layer's three training operations at a few steps of each epoch,

@@ -1,4 +1,4 @@
-"""Throughput of the off-chip codec: MB/s of bfloat16 input encoded and decoded (issue 7, item 5).
+"""Throughput of the off-chip codec: MB/s of bfloat16 input encoded and decoded.
 
 Not a test. Wall-clock MB/s (median of repeats) is what a user waits; MB/s per CPU second of
 this process is also reported because the machine may be shared with other jobs. Tensors are

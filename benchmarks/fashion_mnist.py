@@ -1,17 +1,30 @@
 """Benchmark: learned bitlengths against float and uniform QAT on Fashion-MNIST (small CNN).
 
-For each seed: train the float baseline once; then, starting from it and with the same epochs,
-learn bitlengths with each criterion (bits, memory, bitops — each in target mode, aiming at the
-same mean bitlength), and run fixed uniform 8-bit and 4-bit quantization-aware training.
-Every learned layer is included (weights and activations of all four layers). Reports test
-accuracy and the three costs (mean bits, memory-weighted bits, bit-operations) per variant,
-as mean and spread (min, max) over the seeds.
+For each seed: train the float model (`--float-epochs`), and a float model for as many epochs
+as every quantized variant gets in total (`float_same_epochs`, the reference of every accuracy
+drop). From the first, with the same phases, epochs and learning rates:
 
-Target (issue 5): learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-1.
+- `learned_t<T>`: learned bitlengths of every layer's weight and input (criterion 'bits',
+  target mode aiming at T mean bits before the round-up of `freeze`), one per `--targets`:
+  the learned accuracy–bits front;
+- `learned_t<T>_wchannel` (one per `--wchannel-targets`): the same with per-output-channel
+  weight bitlengths and ranges;
+- `uniform_<B>bit`: fixed B-bit weights and inputs (B in `--uniform-bits`), trained through
+  the same learn and fine-tune phases (regularizer off): uniform quantization-aware training
+  with exactly the learned variants' epochs and learning rates;
+- `pretrained_defaults`: the float model fine-tuned with thrifty's defaults only (QuantConfig(),
+  regularizer 'bits' λ = 0.05, the default bitlength learning rate) at weight lr 1e-4 for a
+  fixed budget (`--pretrained-learn-epochs`, then freeze and `--pretrained-finetune-epochs`).
+
+Reports test accuracy, mean bits, memory-weighted bits and bit-operations per variant, as mean
+and spread (min, max) over the seeds, and plots accuracy against mean bits.
+
+Target: learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-1.
 
     python benchmarks/fashion_mnist.py                       # the full comparison
-    python benchmarks/fashion_mnist.py --subset 5000 --float-epochs 2 --learn-epochs 2 \
-        --finetune-epochs 1 --seeds 0                        # a reduced run
+    python benchmarks/fashion_mnist.py --subset 10000 --seeds 0   # a reduced run
+    python benchmarks/fashion_mnist.py --plot benchmarks/results/fashion_mnist.json \
+        --plot-out docs/img/fashion_mnist_front.png          # the plot of a results file
 
 Falls back to digits (and says so) when Fashion-MNIST is not installed. Not a test.
 """
@@ -19,6 +32,7 @@ Falls back to digits (and says so) when Fashion-MNIST is not installed. Not a te
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +42,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
 
 from benchmarks._common import write_result  # noqa: E402
 from thrifty.data import DataSplits, load_data  # noqa: E402
@@ -48,23 +64,29 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 #: Cost keys of a run summary: one per criterion.
 COSTS = {"bits": "mean_bits", "memory": "memory_weighted_bits", "bitops": "bitops"}
+#: Weight learning rate of the pretrained fine-tuning scenario (defaults otherwise).
+PRETRAINED_LR = 1e-4
 
 
-def _variants(target_bits: float) -> dict[str, dict[str, Any]]:
-    """Quantized variants: learned bits per criterion (target mode), and uniform QAT."""
-    learned = {"weight": {"init_bits": 8}, "activation": {"init_bits": 8}}
-    targets = {"bits": target_bits, "memory": target_bits, "bitops": target_bits**2}
+def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Quantized variants: the learned front (one target each) and uniform QAT."""
+    learned = {"weight": {"init_bits": 8}, "activation": {"init_bits": 8}, **args.quant_extra}
     variants: dict[str, dict[str, Any]] = {
-        f"learned_{criterion}": {
+        f"learned_t{target:g}": {
             "quant": learned,
-            "regularizer": {"criterion": criterion, "strength": 0.05, "target": target},
+            "regularizer": {"criterion": "bits", "strength": 0.05, "target": target},
         }
-        for criterion, target in targets.items()
+        for target in args.targets
     }
-    for bits in (8, 4):
+    for target in args.wchannel_targets:
+        variants[f"learned_t{target:g}_wchannel"] = {
+            "quant": {**learned, "weight": {"init_bits": 8, "granularity": "channel"}},
+            "regularizer": {"criterion": "bits", "strength": 0.05, "target": target},
+        }
+    for bits in args.uniform_bits:
         fixed = {"init_bits": bits, "learnable": False}
         variants[f"uniform_{bits}bit"] = {
-            "quant": {"weight": fixed, "activation": fixed},
+            "quant": {"weight": fixed, "activation": fixed, **args.quant_extra},
             "regularizer": {"strength": 0.0},
         }
     return variants
@@ -88,55 +110,71 @@ def _base(args: argparse.Namespace, seed: int, out: Path) -> dict[str, Any]:
     }
 
 
+def _train(config: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    summary = train(TrainConfig.model_validate(config))
+    row = _row(summary, time.perf_counter() - start)
+    bits = "" if row["mean_bits"] is None else f" mean bits {row['mean_bits']:.3f}"
+    print(f"seed {seed} {name}: {100 * row['accuracy']:.2f}%{bits}", flush=True)
+    return row
+
+
 def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[str, Any]]:
-    """Float baseline and every variant for one seed: name → summary subset."""
+    """Float baselines and every variant for one seed: name → summary subset."""
     results: dict[str, dict[str, Any]] = {}
-    start = time.perf_counter()
     float_out = root / f"seed{seed}" / "float"
-    float_config = {
-        **_base(args, seed, float_out),
-        "phases": {
-            "float": {"epochs": args.float_epochs},
-            "learn": {"epochs": 0},
-            "finetune": {"epochs": 0},
+    no_quant = {"learn": {"epochs": 0}, "finetune": {"epochs": 0}}
+    results["float"] = _train(
+        {
+            **_base(args, seed, float_out),
+            "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
         },
-    }
-    summary = train(TrainConfig.model_validate(float_config))
-    results["float"] = _row(summary, time.perf_counter() - start)
-    print(f"seed {seed} float: {100 * summary['final_accuracy']:.2f}%", flush=True)
-    # The float reference at the same total epochs as every quantized variant gets.
-    start = time.perf_counter()
+        "float",
+        seed,
+    )
     total = args.float_epochs + args.learn_epochs + args.finetune_epochs
-    long_config = {
-        **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
-        "phases": {"float": {"epochs": total}, "learn": {"epochs": 0}, "finetune": {"epochs": 0}},
-    }
-    summary = train(TrainConfig.model_validate(long_config))
-    results["float_same_epochs"] = _row(summary, time.perf_counter() - start)
-    print(f"seed {seed} float {total} epochs: {100 * summary['final_accuracy']:.2f}%", flush=True)
-    for name, variant in _variants(args.target_bits).items():
+    results["float_same_epochs"] = _train(
+        {
+            **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
+            "phases": {"float": {"epochs": total}, **no_quant},
+        },
+        f"float {total} epochs",
+        seed,
+    )
+    checkpoint = {"checkpoint": str(float_out / "float_model.pt")}
+    for name, variant in _variants(args).items():
         if name not in args.variants:
             continue
-        start = time.perf_counter()
-        learn_epochs = args.learn_epochs if name.startswith("learned") else 0
-        # Uniform QAT gets the same number of quantized epochs as learning + fine-tuning.
-        finetune_epochs = args.finetune_epochs + (args.learn_epochs - learn_epochs)
-        config = {
-            **_base(args, seed, root / f"seed{seed}" / name),
-            **variant,
-            "phases": {
-                "float": {"checkpoint": str(float_out / "float_model.pt")},
-                "learn": {"epochs": learn_epochs},
-                "finetune": {"epochs": finetune_epochs, "lr": args.finetune_lr},
+        # Every variant, learned or uniform, runs the same phases at the same learning rates.
+        results[name] = _train(
+            {
+                **_base(args, seed, root / f"seed{seed}" / name),
+                **variant,
+                **args.train_extra,
+                "phases": {
+                    "float": checkpoint,
+                    "learn": {"epochs": args.learn_epochs},
+                    "finetune": {"epochs": args.finetune_epochs, "lr": args.finetune_lr},
+                },
             },
-        }
-        summary = train(TrainConfig.model_validate(config))
-        results[name] = _row(summary, time.perf_counter() - start)
-        row = results[name]
-        print(
-            f"seed {seed} {name}: {100 * row['accuracy']:.2f}% mean bits {row['mean_bits']:.3f} "
-            f"memory bits {row['memory_weighted_bits']:.3f} bitops {row['bitops']:.4g}",
-            flush=True,
+            name,
+            seed,
+        )
+    if "pretrained_defaults" in args.variants:
+        base = _base(args, seed, root / f"seed{seed}" / "pretrained_defaults")
+        results["pretrained_defaults"] = _train(
+            {
+                **base,
+                "optimizer": {"name": "adam", "lr": PRETRAINED_LR},
+                "schedule": {"name": "constant"},
+                "phases": {
+                    "float": checkpoint,
+                    "learn": {"epochs": args.pretrained_learn_epochs},
+                    "finetune": {"epochs": args.pretrained_finetune_epochs},
+                },
+            },
+            "pretrained_defaults",
+            seed,
         )
     return results
 
@@ -178,26 +216,15 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
     for row in table.values():
         row["accuracy_drop_points"] = 100 * (float_accuracy - row["accuracy"]["mean"])
         row["accuracy_drop_reference"] = reference_name
-    # Uniform 8-bit QAT trains as many epochs as the learned variants and is practically
-    # lossless: the drop against it isolates the cost of fewer bits from the extra epochs.
-    reference = table.get("uniform_8bit")
-    if reference:
-        for row in table.values():
-            row["accuracy_drop_vs_uniform_8bit_points"] = 100 * (
-                reference["accuracy"]["mean"] - row["accuracy"]["mean"]
+        if "mean_bits" in row:
+            row["meets_target"] = bool(
+                row["mean_bits"]["mean"] <= 4.0 and row["accuracy_drop_points"] <= 0.5
             )
-    learned = table.get("learned_bits")
-    if learned:
-        learned["meets_target"] = bool(
-            learned["mean_bits"]["mean"] <= 4.0 and learned["accuracy_drop_points"] <= 0.5
-        )
     return table
 
 
 def markdown_table(path: Path) -> str:
     """The docs/results.md table of a results JSON: mean [min, max] over seeds per variant."""
-    import json
-
     summary = json.loads(path.read_text())["results"]["summary"]
 
     def cell(row: dict[str, Any], key: str, scale: float = 1.0, digits: int = 2) -> str:
@@ -223,21 +250,108 @@ def markdown_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def plot(path: Path, out: Path) -> Path:
+    """Accuracy against mean bits from a results JSON: learned front, uniform QAT, float."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from thrifty._io import atomic_path
+
+    summary = json.loads(path.read_text())["results"]["summary"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = {
+        "learned bitlengths": (lambda n: n.startswith("learned_") and "wchannel" not in n, "o-"),
+        "learned, per-channel weights": (lambda n: n.endswith("_wchannel"), "^-"),
+        "uniform QAT": (lambda n: n.startswith("uniform_"), "s--"),
+    }
+    for label, (member, style) in groups.items():
+        rows = sorted(
+            [
+                (r["mean_bits"]["mean"], 100 * r["accuracy"]["mean"], r)
+                for n, r in summary.items()
+                if member(n)
+            ],
+            key=lambda row: (row[0], row[1]),
+        )
+        if rows:
+            xs, ys = [b for b, _, _ in rows], [a for _, a, _ in rows]
+            errors = [
+                [a - 100 * r["accuracy"]["min"] for _, a, r in rows],
+                [100 * r["accuracy"]["max"] - a for _, a, r in rows],
+            ]
+            ax.errorbar(xs, ys, yerr=errors, fmt=style, label=label, capsize=3)
+    if "pretrained_defaults" in summary:
+        row = summary["pretrained_defaults"]
+        ax.plot(
+            row["mean_bits"]["mean"],
+            100 * row["accuracy"]["mean"],
+            "D",
+            label="fine-tuned at lr 1e-4, defaults",
+        )
+    if "float_same_epochs" in summary:
+        start = 100 * summary["float"]["accuracy"]["mean"]
+        ax.axhline(start, color="tab:red", lw=1, ls="--", label="float model they start from")
+    reference = summary.get("float_same_epochs", summary["float"])
+    ax.axhline(100 * reference["accuracy"]["mean"], color="gray", lw=1, label="float (same epochs)")
+    ax.axhline(
+        100 * reference["accuracy"]["mean"] - 0.5,
+        color="gray",
+        lw=1,
+        ls=":",
+        label="float − 0.5 points",
+    )
+    ax.set_xlabel("mean per-layer bits (weights and inputs)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--subset", type=int, default=None, help="training samples (None: all)")
     parser.add_argument("--test-subset", type=int, default=None)
-    parser.add_argument("--float-epochs", type=int, default=8)
-    parser.add_argument("--learn-epochs", type=int, default=6)
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--float-epochs", type=int, default=4)
+    parser.add_argument("--learn-epochs", type=int, default=4)
+    parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.002)
-    parser.add_argument("--bits-lr", type=float, default=0.1)
+    parser.add_argument("--bits-lr", type=float, default=None, help="None: thrifty's default")
     parser.add_argument("--finetune-lr", type=float, default=0.0005)
-    parser.add_argument("--target-bits", type=float, default=3.9)
+    parser.add_argument("--targets", type=float, nargs="+", default=[2.5, 3.0, 3.5])
+    parser.add_argument(
+        "--wchannel-targets",
+        type=float,
+        nargs="*",
+        default=[],
+        help="targets of extra learned variants with per-output-channel weight bitlengths",
+    )
+    parser.add_argument("--uniform-bits", type=int, nargs="+", default=[2, 3, 4, 8])
+    parser.add_argument("--pretrained-learn-epochs", type=int, default=1)
+    parser.add_argument("--pretrained-finetune-epochs", type=int, default=1)
+    parser.add_argument(
+        "--quant-extra",
+        type=json.loads,
+        default={},
+        help="extra QuantConfig keys for every quantized variant, as JSON",
+    )
+    parser.add_argument(
+        "--train-extra",
+        type=json.loads,
+        default={},
+        help="extra train-config keys for every learned and uniform variant, as JSON "
+        '(e.g. \'{"distill": {"weight": 0.5}}\')',
+    )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--variants", nargs="+", default=[*_variants(3.9)])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--variants", nargs="+", default=None, help="None: every variant")
     parser.add_argument("--name", default="fashion_mnist")
     parser.add_argument(
         "--table",
@@ -245,10 +359,20 @@ def main() -> None:
         default=None,
         help="print the markdown table of an existing results JSON and exit",
     )
+    parser.add_argument("--plot", type=Path, default=None, help="plot a results JSON and exit")
+    parser.add_argument(
+        "--plot-out", type=Path, default=REPO / "docs" / "img" / "fashion_mnist_front.png"
+    )
     args = parser.parse_args()
     if args.table is not None:
         print(markdown_table(args.table))
         return
+    if args.plot is not None:
+        print(f"wrote {plot(args.plot, args.plot_out)}")
+        return
+    if args.variants is None:
+        args.variants = [*_variants(args), "pretrained_defaults"]
+    torch.set_num_threads(args.threads)
     command = "python benchmarks/fashion_mnist.py " + " ".join(sys.argv[1:])
     per_seed: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="thrifty-bench-") as tmp:
@@ -271,7 +395,7 @@ def main() -> None:
         spread = row["accuracy"]
         bits = row.get("mean_bits", {}).get("mean")
         print(
-            f"{name:<16} acc {100 * spread['mean']:.2f}% "
+            f"{name:<20} acc {100 * spread['mean']:.2f}% "
             f"[{100 * spread['min']:.2f}, {100 * spread['max']:.2f}] "
             f"drop {row['accuracy_drop_points']:+.2f} pts mean bits {bits}"
         )

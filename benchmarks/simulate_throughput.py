@@ -2,36 +2,51 @@
 
 Captures one SGD step (forward, input gradients, weight gradients of every conv/linear layer)
 of ResNet-20 at the given batch into a temporary trace store, then simulates every operation
-with the default preset, without sampling. Reports MACs/s of the simulation alone and the peak
-resident memory of the process (resource.getrusage) and the peak Python allocation of the
-simulation (tracemalloc). Usage: python benchmarks/simulate_throughput.py [--batch 32]
+with the default preset, without sampling, `--repeats` times. Each repeat runs the simulation
+in a fresh child process (this script with `--child`), so that:
+
+- `macs_per_second` is MACs ÷ the seconds of `simulate_trace` alone (no tracemalloc, nothing
+  else in the process), and `process_macs_per_second` is MACs ÷ the child's whole wall time
+  (start-up, imports, kernel cache loads included), what a `thrifty simulate` user waits;
+- `peak_rss_bytes` is the child's own peak resident memory (`resource.getrusage`), its pool
+  workers' peak separately when `--jobs` > 1.
+
+Beside each repeat, in the parent: the PE kernel alone (`iter_pe_matmul` on a fixed
+(256 × 576) · (576 × 64) product of post-ReLU activations and weights, all numba threads), and
+a calibration probe of the machine (GFLOP/s of a fixed 512 × 512 float32 numpy matmul), so
+runs on a loaded machine can be read. Medians over repeats, every repeat recorded.
+
+Usage: python benchmarks/simulate_throughput.py [--batch 32] [--repeats 3] [--jobs 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import torch
 
-import thrifty.trace
-from benchmarks._common import write_result
-from thrifty.hw.config import load_hardware_config
-from thrifty.hw.sim.simulation import simulate_entries, simulate_trace
-from thrifty.models import build_model
-
 SEED = 0
+KERNEL_SHAPE = (256, 576, 64)  # (M, K, N): a 3×3×64 convolution, 256 outputs, 64 filters
+PROBE_SIZE = 512
 
 
 def capture_resnet20_step(folder: Path, batch: int) -> None:
     """One SGD step of ResNet-20 on random 32×32 images, every operation captured."""
+    import thrifty.trace
+    from thrifty.models import build_model
+
     torch.manual_seed(SEED)
     model = build_model("resnet20", num_classes=10, in_channels=3, image_size=32)
     x = torch.randn(batch, 3, 32, 32)
@@ -44,48 +59,151 @@ def capture_resnet20_step(folder: Path, batch: int) -> None:
         optimizer.step()
 
 
+def calibration_gflops(repeats: int = 5) -> float:
+    """GFLOP/s of a fixed float32 matmul (numpy's BLAS, its default threads): machine speed."""
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((PROBE_SIZE, PROBE_SIZE), dtype=np.float32)
+    b = rng.standard_normal((PROBE_SIZE, PROBE_SIZE), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * PROBE_SIZE**3 / statistics.median(times) / 1e9
+
+
+def kernel_macs_per_second(config) -> float:
+    """MAC/s of the PE kernel alone on a fixed activation × weight product (all threads)."""
+    from thrifty.hw import iter_pe_matmul
+
+    m, k, n = KERNEL_SHAPE
+    rng = np.random.default_rng(SEED)
+    a = torch.from_numpy(np.maximum(rng.normal(size=(m, k)), 0).astype(np.float32)).bfloat16()
+    b = torch.from_numpy(rng.normal(0.0, 0.05, size=(k, n)).astype(np.float32)).bfloat16()
+    for _ in iter_pe_matmul(a[:8], b, config.pe, rows_per_chunk=8):  # JIT / cache load
+        pass
+    start = time.perf_counter()
+    for _ in iter_pe_matmul(a, b, config.pe, rows_per_chunk=64):
+        pass
+    return m * k * n / (time.perf_counter() - start)
+
+
+def child(trace: Path, arch: str, jobs: int, limit: int) -> None:
+    """Simulate the trace once and print one JSON line: seconds, MACs, peak RSS, results."""
+    import thrifty.trace
+    from thrifty.hw.config import load_hardware_config
+    from thrifty.hw.sim.simulation import simulate_entries, simulate_trace
+
+    config = load_hardware_config(arch)
+    start = time.perf_counter()
+    if limit:
+        simulation = simulate_entries(list(thrifty.trace.open(trace))[:limit], config)
+    else:
+        simulation = simulate_trace(trace, config, jobs=jobs)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "seconds": seconds,
+        "macs": simulation.total.macs,
+        "operations_simulated": len(simulation.layers),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "pool_peak_rss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "speedup_total": simulation.total.speedup,
+        "energy_efficiency_total": simulation.total.energy_efficiency,
+    }))  # fmt: skip
+
+
+def run_child(trace: Path, args: argparse.Namespace) -> dict:
+    """One simulation in a fresh process; its JSON line plus the process's wall time."""
+    command = [sys.executable, __file__, "--child", str(trace), "--arch", args.arch,
+               "--jobs", str(args.jobs), "--limit", str(args.limit)]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"simulation child failed:\n{proc.stderr}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["process_seconds"] = wall
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32, help="Batch size of the traced step.")
     parser.add_argument("--arch", default="default", help="Accelerator preset or YAML file.")
     parser.add_argument("--jobs", type=int, default=1, help="Processes over operations.")
+    parser.add_argument("--repeats", type=int, default=3, help="Simulations (fresh processes).")
     parser.add_argument(
         "--limit", type=int, default=0, help="Simulate only the first N operations (0: all)."
     )
+    parser.add_argument("--name", default="simulate_throughput", help="Result file name.")
+    parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.arch, args.jobs, args.limit)
+        return
+
+    import numba
+
+    import thrifty.trace
+    from benchmarks._common import write_result
+    from thrifty.hw.config import load_hardware_config
+
     config = load_hardware_config(args.arch)
+    load_before = os.getloadavg()[0]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "trace"
         capture_resnet20_step(folder, args.batch)
         entries = len(thrifty.trace.open(folder))
-        tracemalloc.start()
-        start = time.perf_counter()
-        if args.limit:
-            simulation = simulate_entries(list(thrifty.trace.open(folder))[: args.limit], config)
-        else:
-            simulation = simulate_trace(folder, config, jobs=args.jobs)
-        seconds = time.perf_counter() - start
-        _, traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    macs = simulation.total.macs
+        for repeat in range(args.repeats):
+            row = {"calibration_gflops_before": calibration_gflops()}
+            row["kernel_macs_per_second"] = kernel_macs_per_second(config)
+            row.update(run_child(folder, args))
+            row["calibration_gflops_after"] = calibration_gflops()
+            row["macs_per_second"] = row["macs"] / row["seconds"]
+            row["process_macs_per_second"] = row["macs"] / row["process_seconds"]
+            row["load_average_1min"] = os.getloadavg()[0]
+            runs.append(row)
+            print(f"repeat {repeat}: {row['macs']:,} MACs in {row['seconds']:.1f} s "
+                  f"({row['process_seconds']:.1f} s process): {row['macs_per_second']:.3g} "
+                  f"MAC/s ({row['process_macs_per_second']:.3g} process); kernel alone "
+                  f"{row['kernel_macs_per_second']:.3g} MAC/s; peak RSS "
+                  f"{row['peak_rss_bytes'] / 2**30:.2f} GiB; probe "
+                  f"{row['calibration_gflops_before']:.1f} GFLOP/s; "
+                  f"load {row['load_average_1min']:.1f}")  # fmt: skip
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
     results = {
         "model": "resnet20",
         "batch": args.batch,
+        "jobs": args.jobs,
         "operations": entries,
-        "operations_simulated": len(simulation.layers),
-        "simulated_macs": macs,
-        "seconds": seconds,
-        "macs_per_second": macs / seconds,
-        "peak_rss_bytes": peak_rss,
-        "peak_tracemalloc_bytes": traced_peak,
-        "speedup_total": simulation.total.speedup,
-        "energy_efficiency_total": simulation.total.energy_efficiency,
-        "note": "tracemalloc slows numpy-heavy code; the MACs/s is a lower bound",
+        "operations_simulated": runs[0]["operations_simulated"],
+        "simulated_macs": runs[0]["macs"],
+        "repeats": args.repeats,
+        "seconds_median": median("seconds"),
+        "macs_per_second": median("macs_per_second"),
+        "process_macs_per_second": median("process_macs_per_second"),
+        "kernel_macs_per_second": median("kernel_macs_per_second"),
+        "kernel_shape_mkn": list(KERNEL_SHAPE),
+        "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+        "pool_peak_rss_bytes": max(r["pool_peak_rss_bytes"] for r in runs),
+        "calibration_gflops": median("calibration_gflops_before"),
+        "calibration": f"float32 numpy matmul {PROBE_SIZE}x{PROBE_SIZE}, median of 5",
+        "numba_threads": numba.get_num_threads(),
+        "load_average_1min_before": load_before,
+        "speedup_total": runs[0]["speedup_total"],
+        "energy_efficiency_total": runs[0]["energy_efficiency_total"],
+        "runs": runs,
     }
-    path = write_result("simulate_throughput", results, config, SEED)
-    print(f"{macs:,} MACs in {seconds:.1f} s: {macs / seconds:.3g} MACs/s; "
-          f"peak RSS {peak_rss / 2**30:.2f} GiB; wrote {path}")  # fmt: skip
+    path = write_result(args.name, results, config, SEED)
+    print(f"median {results['macs_per_second']:.3g} MAC/s (simulation), "
+          f"{results['process_macs_per_second']:.3g} (process); kernel alone "
+          f"{results['kernel_macs_per_second']:.3g}; peak RSS "
+          f"{results['peak_rss_bytes'] / 2**30:.2f} GiB; wrote {path}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Overhead of the trace machinery on training steps that are not captured (issue 4, item 6).
+"""Overhead of the trace machinery on training steps that are not captured.
 
 Side by side in one run: the same model, data and optimizer step, timed in alternating rounds
 (ABBA order against drift) as

@@ -25,7 +25,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _seed_everything() -> None:
-    """Every test starts from the same random state, whatever ran before it."""
+    """Every test starts from the same random state and torch thread count, whatever ran
+    before it (float sums round differently with another thread count, and a simulation in an
+    earlier test of the same worker leaves torch at the core count)."""
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     import random
 

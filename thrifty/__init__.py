@@ -6,6 +6,7 @@ The public API of the quantization library is re-exported here; the simulator's 
 
 from thrifty._version import __version__
 from thrifty.errors import (
+    BitlengthsNotLearningWarning,
     CheckpointError,
     ConfigError,
     DataError,
@@ -28,6 +29,7 @@ from thrifty.quant import (
 
 __all__ = [
     "BitlengthRegularizer",
+    "BitlengthsNotLearningWarning",
     "CheckpointError",
     "ConfigError",
     "DataError",

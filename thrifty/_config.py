@@ -1,8 +1,9 @@
-"""Base class for user-facing configs and the translation of pydantic errors into ConfigError."""
+"""Base class for user-facing configs, `--set key.sub=value` overrides, and the translation of
+pydantic errors into ConfigError: every config of thrifty is read and overridden through here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,3 +77,53 @@ def is_empty_config(path: str | Path) -> bool:
 def load_yaml_config(cls: type[ConfigT], path: str | Path) -> ConfigT:
     """Read a YAML file into `cls`, raising ConfigError for a bad file or any bad key."""
     return parse_config(cls, read_yaml_mapping(path), f"config {str(path)!r}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`"a.b=value"` → (["a", "b"], value parsed as a YAML scalar, e.g. 3, 0.5, true, null)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r} must look like key.sub=value (e.g. seed=1)")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {text!r} has an empty key part; use key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML: {error}") from None
+    return parts, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of `data` with each `key.sub=value` override set (sections created)."""
+    result: dict[str, Any] = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {text!r}: {where!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(k): _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def with_overrides(config: ConfigT, overrides: Sequence[str], where: str = "--set") -> ConfigT:
+    """`config` with each `key.sub=value` override applied, validated again (ConfigError naming
+    the dotted key of any problem); `config` itself when there are none."""
+    if not overrides:
+        return config
+    data = apply_overrides(config.model_dump(mode="json"), overrides)
+    return parse_config(type(config), data, where)

@@ -42,3 +42,12 @@ class SimulationError(ThriftyError, ValueError):
 
 class TrainingError(ThriftyError, ArithmeticError):
     """Training cannot go on: the loss or the weights became NaN or infinite."""
+
+
+class SynthesisError(ThriftyError, RuntimeError):
+    """Logic synthesis cannot run or failed: Yosys missing, a malformed cell library, ..."""
+
+
+class BitlengthsNotLearningWarning(UserWarning):
+    """The bitlengths barely moved although a regularizer pulls them down: their learning rate
+    (or λ) is too small for the optimizer in use."""

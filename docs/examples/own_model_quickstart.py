@@ -73,5 +73,6 @@ for variant in result.report.variants:
         f"{variant.total.speedup['tile']:.2f}x"
     )
 for claim in result.report.claims:
-    print(f"claim {claim.number}: {'held' if claim.held else 'not held'}")
+    against = f" against {claim.baseline}" if claim.baseline else ""
+    print(f"claim {claim.number}{against}: {'held' if claim.held else 'not held'}")
 print(f"wrote {result.report_json} and {result.report_html}")

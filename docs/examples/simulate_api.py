@@ -35,3 +35,11 @@ simulation = simulate_entries(entries, load_hardware_config("default"))
 for record in (*simulation.layers, simulation.total):
     print(record.layer, record.op, record.macs, {k: round(v, 2) for k, v in record.speedup.items()})
 assert simulation.total.macs == sum(r.macs for r in simulation.layers)
+
+# Against both baselines, with and without the off-chip codec; energy split three ways.
+for name, c in simulation.total.comparisons.items():
+    print(f"{name}: speedup (tile) {c['speedup']['tile']:.2f}, energy efficiency: compute "
+          f"{c['energy_efficiency_compute']:.2f}, compute+SRAM "
+          f"{c['energy_efficiency_compute_sram']:.2f}, total {c['energy_efficiency_total']:.2f}")
+for baseline in simulation.area.baselines.values():
+    print(f"ratio vs {baseline.baseline}: {baseline.ratio:.2f} from {baseline.source.describe()}")

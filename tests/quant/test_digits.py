@@ -1,5 +1,5 @@
 """End to end on scikit-learn's bundled digits: learned bitlengths fall below 6 on average
-while test accuracy stays within 1 point of the float model (issue 2, item 6)."""
+while test accuracy stays within 1 point of the float model."""
 
 from __future__ import annotations
 

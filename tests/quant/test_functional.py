@@ -1,4 +1,4 @@
-"""Quantizer math (DESIGN §3): exact integer levels, interpolation, the bitlength gradient,
+"""Quantizer math (docs/design.md §3): exact integer levels, interpolation, the bitlength gradient,
 the straight-through estimator, and the float-mantissa quantizer against a bfloat16 cast."""
 
 from __future__ import annotations

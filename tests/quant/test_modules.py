@@ -22,6 +22,7 @@ from thrifty.quant import (
     quantization_info,
 )
 from thrifty.quant.functional import int_quantize
+from thrifty.quant.quantize import DEFAULT_BITS_LR
 
 
 def _net() -> nn.Module:
@@ -129,6 +130,25 @@ def test_activation_ranges_batch_in_training_ema_in_eval() -> None:
     assert seen["x"].max().item() == pytest.approx(1.2)  # clipped to the EMA range
 
 
+def test_ema_training_range_quantizes_against_the_updated_average() -> None:
+    config = thrifty.QuantConfig(activation_training_range="ema")
+    model = thrifty.quantize(nn.Sequential(nn.Linear(4, 2)), config)
+    quantizer = model[0].input_quantizer
+    seen = {}
+    model[0].operand_tap.register_forward_hook(lambda m, args, out: seen.update(x=out[0]))
+    first = torch.tensor([[0.0, 0.25, 0.5, 1.0]])
+    model(first)  # the first batch starts the average: its own range [0, 1]
+    eight = torch.tensor(8.0)
+    expected = int_quantize(first, eight, torch.tensor(0.0), torch.tensor(1.0))
+    torch.testing.assert_close(seen["x"], expected, atol=0, rtol=0)
+    second = torch.tensor([[0.0, 1.0, 2.0, 3.0]])  # batch range [0, 3], average [0, 1.2]
+    model(second)
+    assert quantizer.running_hi.item() == pytest.approx(1.2)
+    expected = int_quantize(second, eight, quantizer.running_lo, quantizer.running_hi, clamp=True)
+    torch.testing.assert_close(seen["x"], expected, atol=0, rtol=0)
+    assert seen["x"].max().item() == pytest.approx(1.2)  # clipped to the average, in training
+
+
 def test_bits_are_clamped_after_an_optimizer_step() -> None:
     model = thrifty.quantize(nn.Sequential(nn.Linear(4, 2)))
     with torch.no_grad():
@@ -152,11 +172,14 @@ def test_freeze_rounds_up_and_stops_learning() -> None:
     assert [g["name"] for g in groups] == ["weights"]
 
 
-def test_param_groups_put_bits_apart_with_higher_rate_and_no_decay() -> None:
+def test_param_groups_put_bits_apart_with_their_own_rate_and_no_decay() -> None:
     model = thrifty.quantize(_net())
     groups = thrifty.param_groups(model, lr=0.01, weight_decay=1e-4)
     weights, bits = groups
-    assert bits["lr"] == pytest.approx(0.1) and bits["weight_decay"] == 0.0
+    assert bits["lr"] == DEFAULT_BITS_LR == 0.03 and bits["weight_decay"] == 0.0
+    # The default bitlength rate does not follow the weights' rate; an explicit one wins.
+    assert thrifty.param_groups(model, lr=1e-5)[1]["lr"] == DEFAULT_BITS_LR
+    assert thrifty.param_groups(model, lr=1e-5, bits_lr=0.3)[1]["lr"] == 0.3
     assert weights["weight_decay"] == 1e-4
     assert len(bits["params"]) == 8
     assert len(weights["params"]) + len(bits["params"]) == len(list(model.parameters()))

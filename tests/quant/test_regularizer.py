@@ -3,6 +3,8 @@ and target mode reaching its target."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -93,3 +95,43 @@ def test_target_mode_reaches_the_target_mean_bits() -> None:
     tail = costs[-50:]
     assert abs(sum(tail) / len(tail) - 4.0) < 0.25, tail[-5:]
     assert max(costs) > 7.5  # it started at 8 and came down
+
+
+def _stall_run(bits_lr: float, steps: int, check_after: int | None = 20, **kwargs) -> list:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    thrifty.quantize(model)
+    regularizer = thrifty.BitlengthRegularizer(model, check_after=check_after, **kwargs)
+    optimizer = torch.optim.SGD(thrifty.param_groups(model, lr=0.01, bits_lr=bits_lr))
+    x, y = torch.randn(8, 2, 6, 6), torch.randint(0, 3, (8,))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(model(x), y) + regularizer()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return [w for w in caught if issubclass(w.category, thrifty.BitlengthsNotLearningWarning)]
+
+
+def test_stalled_bitlengths_warn_once_with_the_fix() -> None:
+    # SGD at a tiny bitlength rate: λ/8 per bit · 1e-4 per step moves nothing in 40 steps.
+    caught = _stall_run(bits_lr=1e-4, steps=40)
+    assert len(caught) == 1
+    assert "moved at most" in str(caught[0].message)
+    assert "bits_lr=" in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller's line
+
+
+def test_moving_bitlengths_do_not_warn() -> None:
+    # SGD at rate 100: 100 · 0.05/8 ≈ 0.6 bit per step from the regularizer alone.
+    assert _stall_run(bits_lr=100.0, steps=40) == []
+
+
+def test_stall_check_is_off_with_none_or_no_pull() -> None:
+    assert _stall_run(bits_lr=1e-4, steps=40, check_after=None) == []
+    assert _stall_run(bits_lr=1e-4, steps=40, strength=0.0) == []
+    # Target mode with the cost already below the target: nothing to pull down.
+    assert _stall_run(bits_lr=1e-4, steps=40, target=9.0) == []
+    with pytest.raises(ConfigError, match="check_after=0 must be a positive"):
+        _stall_run(bits_lr=1e-4, steps=1, check_after=0)

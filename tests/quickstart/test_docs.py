@@ -43,7 +43,12 @@ def test_own_model_quickstart_example_writes_a_report(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     names = [line.split(":")[0] for line in lines[:4]]
     assert names == ["float32", "pruned", "integer_bits", "float_bits"]
-    assert [line.split(":")[0] for line in lines[4:7]] == ["claim 1", "claim 2", "claim 3"]
+    assert [line.split(":")[0] for line in lines[4:8]] == [
+        "claim 1 against dot_product",
+        "claim 1 against per_lane_fma",
+        "claim 2",
+        "claim 3",
+    ]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["model"] == "MyNet"
     assert report["dataset"]["name"] == "random 8×8 images"
@@ -91,7 +96,7 @@ def test_config_file_chain_train_simulate_compress(tmp_path: Path) -> None:
     )
     assert simulated.returncode == 0, simulated.stderr[-3000:]
     assert "speedup" in (run / "simulation" / "simulation.json").read_text()
-    compressed = _thrifty("compress", str(trace), "-o", str(run / "codec.json"))
+    compressed = _thrifty("compress", str(trace), "--out", str(run / "codec.json"))
     assert compressed.returncode == 0, compressed.stderr[-3000:]
     assert json.loads((run / "codec.json").read_text())
     page = (REPO / "docs" / "quickstart.md").read_text()

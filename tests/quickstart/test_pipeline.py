@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from tests.quickstart._tiny import TINY_BUDGET, separable_splits, tiny_net
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.quickstart import evaluate_claims, load_report, run_quickstart
 from thrifty.quickstart.stages import QuickstartStages, simulate
 from thrifty.report import quickstart_plots as plots
@@ -40,7 +40,10 @@ def _quick_figures(monkeypatch):
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")
     torch.set_num_threads(1)  # as the second run of the rerun test starts
-    return out, run_quickstart(out, progress=False, stages=_STAGES, budget=TINY_BUDGET)
+    overrides = ["hardware.pe.lanes=4", "train.optimizer.momentum=0.8"]
+    return out, run_quickstart(
+        out, progress=False, stages=_STAGES, budget=TINY_BUDGET, overrides=overrides
+    )
 
 
 def test_report_is_built_from_the_runs_and_simulations(run) -> None:
@@ -53,6 +56,8 @@ def test_report_is_built_from_the_runs_and_simulations(run) -> None:
     assert report.provenance["config"]["budget"]["name"] == "tiny"
     assert report.provenance["seed"] == 0
     assert report.hardware.config.sampling.fraction == TINY_BUDGET.sim_sample_fraction
+    assert report.hardware.config.pe.lanes == 4  # the --set override reaches the report
+    assert {v.train_config.optimizer.momentum for v in report.variants} == {0.8}
     for variant in report.variants:
         folder = out / "runs" / variant.name
         recorded = yaml.safe_load((folder / "config.yaml").read_text())
@@ -73,7 +78,29 @@ def test_report_is_built_from_the_runs_and_simulations(run) -> None:
     assert integer.bits_kind == "integer" and all(row.weight_bits for row in integer.layers)
     assert report.claims == evaluate_claims(report)
     page = result.report_html.read_text()
-    assert page.count('class="badge"') == 3 and "TinyNet" in page
+    # Claim 1 against each baseline, then claims 2 and 3.
+    assert page.count('class="badge"') == 4 and "TinyNet" in page
+    assert [c.baseline for c in report.claims[:2]] == ["dot_product", "per_lane_fma"]
+    reference = json.loads((out / "simulation" / "float32" / "simulation.json").read_text())
+    got = {c.name: c for c in report.variant("float32").comparisons}
+    for name, c in reference["total"]["comparisons"].items():
+        assert got[name].speedup == {p: c["speedup"][p] for p in report.hardware.sync_policies}
+        assert got[name].energy_efficiency_total == c["energy_efficiency_total"]
+    assert [a.ratio for a in report.hardware.areas] == [
+        reference["area"]["baselines"][b]["ratio"] for b in ("dot_product", "per_lane_fma")
+    ]
+    # Both windows of the float32 reference, each simulated and costed against float64.
+    accumulator, product = report.windows
+    assert (accumulator.window, product.window) == ("accumulator", "product")
+    assert (accumulator.window_bits, product.window_bits) == (27, 19)
+    assert accumulator.comparisons == report.variant("float32").comparisons
+    narrow = json.loads(
+        (out / "simulation" / "float32-product-window" / "simulation.json").read_text()
+    )
+    assert narrow["config"]["pe"]["window"] == "product"
+    assert product.terms.out_of_bounds == round(narrow["total"]["terms"]["out_of_bounds"])
+    assert product.numeric_cost.outputs == accumulator.numeric_cost.outputs > 0
+    assert product.numeric_cost.baseline_error_mean == accumulator.numeric_cost.baseline_error_mean
 
 
 def test_a_second_run_into_the_same_folder_gives_the_same_numbers(run, tmp_path) -> None:
@@ -81,7 +108,10 @@ def test_a_second_run_into_the_same_folder_gives_the_same_numbers(run, tmp_path)
     # The simulator leaves torch's thread count at the core count (it should restore it);
     # training with another thread count rounds differently, so start where the first run did.
     torch.set_num_threads(1)
-    again = run_quickstart(out, progress=False, stages=_STAGES, budget=TINY_BUDGET)
+    overrides = ["hardware.pe.lanes=4", "train.optimizer.momentum=0.8"]
+    again = run_quickstart(
+        out, progress=False, stages=_STAGES, budget=TINY_BUDGET, overrides=overrides
+    )
     for a, b in zip(first.report.variants, again.report.variants, strict=True):
         assert (a.accuracy, a.total, a.layers) == (b.accuracy, b.total, b.layers)
 
@@ -104,3 +134,8 @@ def test_variants_simulated_at_different_area_ratios_are_an_error(tmp_path) -> N
     budget = dataclasses.replace(TINY_BUDGET, reference_epochs=1)
     with pytest.raises(SimulationError, match=r"area ratios \[.*, 3.0\]"):
         run_quickstart(tmp_path, progress=False, stages=stages, budget=budget)
+
+
+def test_overrides_name_the_config_they_change(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"--set 'pe.lanes=4' must start with one of"):
+        run_quickstart(tmp_path, progress=False, stages=_STAGES, overrides=["pe.lanes=4"])

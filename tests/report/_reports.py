@@ -99,6 +99,7 @@ def _variant(name: str) -> dict[str, Any]:
             {"area_ratio": r, "speedup": _policy_values(total_tile * r / 2.0)}
             for r in SAMPLE_AREA_RATIOS
         ],
+        "comparisons": [],
         "codec": [
             {"tensor_class": "weights", "values": 100_000, "bits_per_value": 9.5},
             {"tensor_class": "activations", "values": 400_000, "bits_per_value": 7.25},
@@ -135,13 +136,96 @@ def sample_report_dict() -> dict[str, Any]:
             "baseline": "bit-parallel bfloat16 PEs",
             "area_ratio": 2.0,
             "sync_policies": list(SYNC_POLICIES),
+            "headline_baseline": "dot_product",
+            "areas": [],
             "preset": "default",
             "config": HardwareConfig().model_dump(mode="json"),
         },
         "variants": [_variant(name) for name in _TILE_SPEEDUP],
         "claims": [],
+        "windows": [],
         "seconds": 95.0,
     }
+
+
+def _comparison(baseline: str, ts_codec: bool, base_codec: bool, speedup: float) -> dict:
+    name = (f"term_serial{'+codec' if ts_codec else ''} vs {baseline}"
+            f"{'+codec' if base_codec else ''}")  # fmt: skip
+    energy = {"compute_uj": 1.0, "sram_uj": 2.0, "dram_uj": 4.0, "total_uj": 7.0}
+    base = {"compute_uj": 3.0, "sram_uj": 2.0, "dram_uj": 4.0, "total_uj": 9.0}
+    return {
+        "name": name,
+        "baseline": baseline,
+        "term_serial_codec": ts_codec,
+        "baseline_codec": base_codec,
+        "speedup": _policy_values(speedup),
+        "energy_efficiency_compute": 3.0,
+        "energy_efficiency_compute_sram": 1.25,
+        "energy_efficiency_total": 9.0 / 7.0,
+        "term_serial_energy": energy,
+        "baseline_energy": base,
+    }
+
+
+#: Whole-step speedup (tile) of the sample's float32 reference against each baseline, per
+#: window; the per-lane FMA baseline is larger, so more term-serial tiles fit beside it.
+BASELINE_SPEEDUP = {
+    ("accumulator", "dot_product"): 0.8,
+    ("accumulator", "per_lane_fma"): 1.2,
+    ("product", "dot_product"): 0.9,
+    ("product", "per_lane_fma"): 1.4,
+}
+
+
+def _comparisons(window: str) -> list[dict[str, Any]]:
+    out = []
+    for baseline in ("dot_product", "per_lane_fma"):
+        speed = BASELINE_SPEEDUP[(window, baseline)]
+        out += [_comparison(baseline, True, False, speed * 1.1),
+                _comparison(baseline, False, False, speed),
+                _comparison(baseline, True, True, speed * 0.9)]  # fmt: skip
+    return out
+
+
+def _areas(window: str) -> list[dict[str, Any]]:
+    bump = 0.25 if window == "product" else 0.0
+    return [
+        {"baseline": "dot_product", "ratio": 1.5 + bump, "hand_count_ratio": 1.56,
+         "term_serial_tiles": 6, "baseline_tiles": 4, "source": "synthesis (made up)"},
+        {"baseline": "per_lane_fma", "ratio": 2.5 + bump, "hand_count_ratio": 2.45,
+         "term_serial_tiles": 10, "baseline_tiles": 4, "source": "synthesis (made up)"},
+    ]  # fmt: skip
+
+
+def with_baselines(report: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `report` with both baselines and both windows, as a real run writes them:
+    the float32 reference is slower than the dot-product PEs and faster than per-lane FMA."""
+    report = copy.deepcopy(report)
+    report["hardware"]["areas"] = _areas("accumulator")
+    report["hardware"]["area_ratio"] = 1.5
+    for variant in report["variants"]:
+        variant["comparisons"] = _comparisons("accumulator")
+    report["windows"] = [
+        {
+            "window": window,
+            "window_bits": 27 if window == "accumulator" else 19,
+            "areas": _areas(window),
+            "comparisons": _comparisons(window),
+            "iso_area_sweep": report["variants"][0]["iso_area_sweep"],
+            "terms": _terms("float32", "total"),
+            "numeric_cost": {
+                "outputs": 1000,
+                "term_error_mean": 1e-8 if window == "accumulator" else 1e-5,
+                "term_error_max": 1e-6,
+                "baseline_error_mean": 5e-9,
+                "baseline_error_max": 1e-7,
+                "fma_error_mean": 2e-8,
+                "fma_error_max": 2e-7,
+            },
+        }
+        for window in ("accumulator", "product")
+    ]
+    return report
 
 
 def judged(report: dict[str, Any]) -> dict[str, Any]:
@@ -165,4 +249,5 @@ __all__ = [
     "judged",
     "sample_report_dict",
     "scale_speedups",
+    "with_baselines",
 ]

@@ -104,7 +104,12 @@ def test_real_pipeline_report_has_every_section(real_run: Path) -> None:
         "float_bits",
     ]
     policies = report["hardware"]["sync_policies"]
-    assert policies == ["tile", "row", "ideal"] and report["hardware"]["area_ratio"] > 1
+    assert policies == ["tile", "row", "ideal"]
+    areas = {a["baseline"]: a for a in report["hardware"]["areas"]}
+    assert report["hardware"]["area_ratio"] == areas["dot_product"]["ratio"] > 0
+    assert areas["per_lane_fma"]["ratio"] > 0
+    assert all(a["source"].startswith(("synthesis (", "hand count (")) for a in areas.values())
+    assert [w["window"] for w in report["windows"]] == ["accumulator", "product"]
     for variant in report["variants"]:
         assert 0.0 <= variant["accuracy"] <= 1.0
         assert {op["op"] for op in variant["ops"]} == {
@@ -125,7 +130,9 @@ def test_real_pipeline_report_has_every_section(real_run: Path) -> None:
     bits = {v["name"]: v["layers"] for v in report["variants"]}
     assert all(row["weight_bits"] is not None for row in bits["integer_bits"])
     assert all(0 <= row["weight_bits"] <= 7 for row in bits["float_bits"])
-    assert [c["number"] for c in report["claims"]] == [1, 2, 3]
+    assert [(c["number"], c["baseline"]) for c in report["claims"]] == [
+        (1, "dot_product"), (1, "per_lane_fma"), (2, None), (3, None)
+    ]  # fmt: skip
     for claim in report["claims"]:
         assert claim["numbers"] and claim["sentence"].startswith(
             "Held" if claim["held"] else "Not held"

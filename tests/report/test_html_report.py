@@ -9,7 +9,7 @@ import re
 import pytest
 from PIL import Image
 
-from tests.report._reports import judged, sample_report_dict, scale_speedups
+from tests.report._reports import judged, sample_report_dict, scale_speedups, with_baselines
 from thrifty.errors import ConfigError, ThriftyError
 from thrifty.quickstart import load_report
 from thrifty.report import quickstart_plots as plots
@@ -152,3 +152,21 @@ def test_sweep_of_one_policy_is_drawn_and_tabled(monkeypatch) -> None:
     assert "<th>tile</th>" in sweep and "<th>row</th>" not in sweep
     assert "<td>float32 reference</td><td>1.00×</td><td>0.75×</td>" in sweep
     assert len(_IMAGE.findall(sweep)) == 1
+
+
+def test_both_baselines_and_windows_are_shown() -> None:
+    report = judged(with_baselines(sample_report_dict()))
+    page = render_html_report(report)
+    without = render_html_report(judged(sample_report_dict()))
+    assert "Against both baselines" not in without and "Out-of-bounds window" not in without
+    assert "<h2>Against both baselines</h2>" in page and "<h2>Out-of-bounds window</h2>" in page
+    for name in ("term_serial+codec vs dot_product", "term_serial vs per_lane_fma",
+                 "term_serial+codec vs per_lane_fma+codec"):  # fmt: skip
+        assert f"<td>{name}</td>" in page
+    assert "<td>synthesis (made up)</td>" in page and "<td>product (19 bits)</td>" in page
+    # Energy split of every comparison (µJ): compute / SRAM / DRAM of each side.
+    assert "<td>1 / 2 / 4</td>" in page and "<td>3 / 2 / 4</td>" in page
+    # Numeric cost per window (mean / max) and the verdicts against each baseline.
+    assert "<td>1e-05 / 1e-06</td>" in page and "<td>1e-08 / 1e-06</td>" in page
+    assert "Claim 1 (dot_product)" in page and "Claim 1 (per_lane_fma)" in page
+    assert format_ratio(1.4) in page  # the product window's speedup over per-lane FMA

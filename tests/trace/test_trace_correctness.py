@@ -1,4 +1,4 @@
-"""Stored operands equal what autograd computes independently (issue 4, item 3)."""
+"""Stored operands equal what autograd computes independently."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`thrifty trace info` and the statistics behind it (issue 4, item 5)."""
+"""`thrifty trace info` and the statistics behind it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedules, layer and op choices, no_grad, budget, ranks (issue 4, items 1, 2, 4)."""
+"""Schedules, layer and op choices, no_grad, budget, ranks."""
 
 from __future__ import annotations
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from thrifty._config import apply_overrides, parse_override
 from thrifty.errors import ConfigError
-from thrifty.train.config import apply_overrides, load_train_config, parse_override
+from thrifty.train.config import load_train_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "thrifty.cli.codec",
     "thrifty.cli.simulate",
     "thrifty.cli.quickstart",
+    "thrifty.cli.hw",
 )
 
 app = typer.Typer(

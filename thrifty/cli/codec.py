@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from thrifty._config import parse_config
+from thrifty._config import parse_config, with_overrides
 from thrifty._io import write_json_atomic
 from thrifty._provenance import provenance
 from thrifty.hw.codec.accounting import CodecSummary, measure_trace
@@ -32,14 +32,24 @@ def compress(
         bool,
         typer.Option("--check-lossless", help="Also decode every tensor and compare bit for bit."),
     ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report as JSON.")
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "--output", "-o", help="Write the report as JSON to this file."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a codec config key, e.g. --set group=8 (repeatable; applied after "
+            "the options above).",
+        ),
     ] = None,
 ) -> None:
     """Encode every tensor of a trace and report bits per value per class, layer and operation."""
     config = parse_config(
         CodecConfig, {"group": group, "mode": mode, "zero_bitmap": zero_bitmap}, "codec options"
     )
+    config = with_overrides(config, set_ or [])
     report = measure_trace(trace_folder, config, check_lossless=check_lossless)
     header = f"  {'':<32s} {'tensors':>6s} {'values':>12s} {'bits/val':>9s} {'ratio':>7s}"
     typer.echo(f"codec: group {config.group}, {config.mode}, zero bitmap {config.zero_bitmap}")
@@ -55,9 +65,9 @@ def compress(
     typer.echo(_line("total traffic", report.total()))
     if check_lossless:
         typer.echo(f"lossless: all {len(report.unique_records())} tensors round-trip bit for bit")
-    if output is not None:
-        write_json_atomic(output, {**provenance(config, None), "report": report.to_dict()})
-        typer.echo(f"wrote {output}")
+    if out is not None:
+        write_json_atomic(out, {**provenance(config, None), "report": report.to_dict()})
+        typer.echo(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -35,11 +35,20 @@ def quickstart(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show the progress display.")
     ] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a config value (repeatable): hardware.key.sub=value for the "
+            "simulated accelerator (e.g. hardware.pe.lanes=16), train.key.sub=value for every "
+            "variant's training (e.g. train.optimizer.lr=0.01).",
+        ),
+    ] = None,
 ) -> None:
     """Train four variants on Fashion-MNIST, simulate them, and write the report (HELP)."""
     from thrifty.quickstart.pipeline import run_quickstart
 
-    result = run_quickstart(out, fast=fast, progress=progress)
+    result = run_quickstart(out, fast=fast, progress=progress, overrides=set_ or [])
     if not progress:  # the progress display prints these lines itself
         for line in result_lines(result.report):
             typer.echo(line, err=True)

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from thrifty._config import parse_config
-from thrifty.hw.config import HardwareConfig, load_hardware_config
+from thrifty._config import with_overrides
+from thrifty.hw.config import load_hardware_config
 
 
 def register(app: typer.Typer) -> None:
@@ -35,28 +35,50 @@ def register(app: typer.Typer) -> None:
                 "multi-threaded."
             ),
         ] = 1,
+        scheduler: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="Address of a Dask scheduler (tcp://HOST:8786): its workers simulate the "
+                "operations, reading TRACE_FOLDER at the same path. Needs thrifty[dask]."
+            ),
+        ] = None,
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+        set_: Annotated[
+            Optional[list[str]],  # noqa: UP045
+            typer.Option(
+                "--set",
+                help="Override a hardware config key, e.g. --set pe.lanes=16 (repeatable; "
+                "applied after --arch, before --sample).",
+            ),
+        ] = None,
     ) -> None:
-        """Simulate a training trace on term-serial and bit-parallel accelerators."""
+        """Simulate a training trace on term-serial and bit-parallel accelerators.
+
+        Compares against both baselines (a fused dot-product PE and per-lane FMA units) at
+        iso compute area, with and without the off-chip codec, and says where each area
+        ratio came from.
+        """
         from rich.console import Console
 
         from thrifty._config import is_empty_config
         from thrifty.hw.sim.simulation import simulate_trace, write_simulation
         from thrifty.report.simulation_plots import write_simulation_plots
-        from thrifty.report.simulation_table import simulation_table
+        from thrifty.report.simulation_table import area_lines, comparison_table, simulation_table
 
-        config = load_hardware_config(arch)
+        config = with_overrides(load_hardware_config(arch), set_ or [])
         if Path(arch).is_file() and is_empty_config(arch):
             typer.echo(f"note: config {arch!r} is empty: the defaults are used", err=True)
         if sample is not None:
-            data = config.model_dump()
-            data["sampling"] = {**data["sampling"], "fraction": sample}
-            config = parse_config(HardwareConfig, data, "--sample")
-        simulation = simulate_trace(trace_folder, config, jobs=jobs)
+            config = with_overrides(config, [f"sampling.fraction={sample!r}"], "--sample")
+        simulation = simulate_trace(trace_folder, config, jobs=jobs, scheduler=scheduler)
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)
         report = simulation.to_dict()
-        Console().print(simulation_table(report))  # fits the terminal: rich wraps cells
+        console = Console()  # the terminal's width: rich wraps cells to fit
+        console.print(simulation_table(report))
+        console.print(comparison_table(report))
+        for line in area_lines(report):
+            typer.echo(line)
         typer.echo(f"wrote {path}")
         if plots:
             for plot in write_simulation_plots(report, out_dir):

@@ -11,9 +11,10 @@ import typer
 
 def _rank_main(config_data: dict[str, Any], resume: bool) -> None:
     """What each spawned process runs: the recipe, with progress shown by rank 0 only."""
+    from thrifty.cli.progress import ConsoleReporter
     from thrifty.train.config import TrainConfig
     from thrifty.train.distributed import env_from_environment
-    from thrifty.train.progress import ConsoleReporter, Reporter
+    from thrifty.train.progress import Reporter
     from thrifty.train.recipe import train
 
     env = env_from_environment()
@@ -37,10 +38,11 @@ def train_command(
     from rich.console import Console
 
     from thrifty._config import is_empty_config
+    from thrifty.cli.progress import ConsoleReporter
     from thrifty.report import layer_table
     from thrifty.train.config import load_train_config
     from thrifty.train.distributed import env_from_environment, spawn
-    from thrifty.train.progress import ConsoleReporter, Reporter
+    from thrifty.train.progress import Reporter
     from thrifty.train.recipe import SUMMARY_FILE, train
 
     train_config = load_train_config(config, set_ or [], out)  # every section validated here

@@ -24,6 +24,9 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 SyncPolicy = Literal["tile", "row", "ideal"]
 SYNC_POLICIES: tuple[str, ...] = ("tile", "row", "ideal")
+Baseline = Literal["dot_product", "per_lane_fma"]
+#: The bit-parallel baselines: a fused dot-product PE, and `lanes` conventional FMA units.
+BASELINES: tuple[str, ...] = ("dot_product", "per_lane_fma")
 
 
 class TileConfig(FrozenConfig):
@@ -80,9 +83,10 @@ class EnergyConfig(FrozenConfig):
     """Energy per event (pJ). Sources: Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm).
 
     A term-serial lane spends `shifter_pj + adder_tree_input_pj` per effectual term it
-    processes and `idle_lane_pj` per cycle it has nothing to add; a bit-parallel lane spends
-    `multiplier_pj + shifter_pj + adder_tree_input_pj` per step. Both PEs spend
-    `exponent_lane_pj` per lane and `accumulator_pj` per step.
+    processes and `idle_lane_pj` per cycle it has nothing to add; a dot-product baseline lane
+    spends `multiplier_pj + shifter_pj + adder_tree_input_pj` per step. Both spend
+    `exponent_lane_pj` per lane and `accumulator_pj` per step. A per-lane FMA baseline lane
+    spends `fma_multiply_pj + fma_add_pj` per step and `fma_add_pj` per lane sum at the end.
     """
 
     multiplier_pj: float = Field(
@@ -120,6 +124,20 @@ class EnergyConfig(FrozenConfig):
         ge=0,
         description="Off-chip access per bit (pJ; DRAM 1.3–2.6 nJ per 64 bits: 1300 / 64).",
     )
+    fma_multiply_pj: float = Field(
+        1.1,
+        ge=0,
+        description="Per-lane FMA baseline: one bfloat16 × bfloat16 multiply with its exponent "
+        "add, per MAC (pJ; Horowitz: 16-bit float multiply 1.1 — an upper bound for bfloat16's "
+        "8-bit significand).",
+    )
+    fma_add_pj: float = Field(
+        0.9,
+        ge=0,
+        description="Per-lane FMA baseline: one float32 add of a product into the lane's "
+        "accumulator, with its rounding, per MAC and per final lane-sum add (pJ; Horowitz: "
+        "32-bit float add 0.9).",
+    )
     leakage_pj_per_kge_cycle: float = Field(
         0.02,
         ge=0,
@@ -129,12 +147,27 @@ class EnergyConfig(FrozenConfig):
 
 
 class AreaConfig(FrozenConfig):
-    """Component area model of both PEs, in NAND2 gate equivalents (GE).
+    """Where the PE areas come from: a synthesis table, or the hand-count cross-check.
 
-    Cell areas are the Nangate 45 nm Open Cell Library X1 cells (µm²): NAND2 0.798, AND2 1.064,
-    XOR2 1.596, MUX2 1.862, FA 4.256, DFF 4.522; thrifty divides them by the NAND2 area.
-    `thrifty.hw.cost.area` builds each PE from them (docs/simulator.md lists every component).
+    By default the areas are the synthesized ones thrifty ships (`thrifty.hw.cost.synthesis`);
+    `synthesis_file` names a table of your own (`thrifty hw synth --out DIR` writes one). The
+    hand count (`thrifty.hw.cost.area`) builds each PE from Nangate 45 nm Open Cell Library X1
+    cell areas (µm²): NAND2 0.798, AND2 1.064, XOR2 1.596, MUX2 1.862, FA 4.256, DFF 4.522, in
+    NAND2 gate equivalents (GE); it is reported beside the synthesized ratio as a cross-check and
+    used when the table has no record for the PE config (docs/simulator.md lists every
+    component).
     """
+
+    model: Literal["synthesis", "hand_count"] = Field(
+        "synthesis",
+        description="Source of the iso-area ratio: the synthesis table (falling back to the hand "
+        "count, with a note, for a PE config it does not cover), or the hand count only.",
+    )
+    synthesis_file: Path | None = Field(
+        None,
+        description="A synthesis table (JSON, as written by `thrifty hw synth`) used instead of "
+        "the one thrifty ships; None: the shipped table.",
+    )
 
     nand2_um2: float = Field(0.798, gt=0, description="NAND2_X1 area (µm²), one GE.")
     and2_um2: float = Field(1.064, gt=0, description="AND2_X1 area (µm²).")
@@ -155,11 +188,14 @@ class AreaConfig(FrozenConfig):
     )
     iso_area: bool = Field(
         True,
-        description="Compare at iso compute area: the term-serial accelerator gets "
-        "floor(ratio × T) tiles for the baseline's T, ratio from the area model.",
+        description="Compare at iso compute area: against each baseline, the term-serial "
+        "accelerator gets floor(ratio × T) tiles for the baseline's T, ratio from the areas.",
     )
     ratio_override: float | None = Field(
-        None, gt=0, description="Use this term-serial PEs per bit-parallel PE instead of the model."
+        None,
+        gt=0,
+        description="Use this ratio (term-serial PEs per baseline PE) against the headline "
+        "baseline instead of the measured one; the other baseline keeps its measured ratio.",
     )
     sweep: tuple[float, ...] = Field(
         (1.0, 1.25, 1.5, 2.0, 3.0, 4.0),
@@ -185,7 +221,13 @@ class HardwareConfig(FrozenConfig):
 
     schema_version: Literal[1] = Field(HARDWARE_SCHEMA_VERSION, description="Config version.")
     name: str = Field("default", description="Name of the preset or design.")
-    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE (issue 3).")
+    baseline: Baseline = Field(
+        "dot_product",
+        description="Headline bit-parallel baseline: 'dot_product' (a fused bfloat16 dot-product "
+        "PE of the same lanes and accumulator) or 'per_lane_fma' (lanes conventional bfloat16 "
+        "multiply + float32 add units, one MAC per cycle each). Reports compare against both.",
+    )
+    pe: PEConfig = Field(default_factory=PEConfig, description="Term-serial PE (docs/pe.md).")
     tile: TileConfig = Field(default_factory=TileConfig, description="Tiles and sync.")
     dataflow: DataflowConfig = Field(default_factory=DataflowConfig, description="Serial operand.")
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description="Clock and DRAM.")
@@ -213,8 +255,10 @@ def load_hardware_config(arch: str | Path = "default") -> HardwareConfig:
 
 
 __all__ = [
+    "BASELINES",
     "SYNC_POLICIES",
     "AreaConfig",
+    "Baseline",
     "DataflowConfig",
     "EnergyConfig",
     "HardwareConfig",

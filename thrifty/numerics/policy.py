@@ -1,9 +1,9 @@
 """What happens to bfloat16 values the PE cannot process: subnormals and NaN/Inf.
 
-The term-serial PE (DESIGN §4) works on normal bfloat16 numbers and zeros only. Subnormals are
-flushed to zero by default (and counted, so a report can say how many); NaN and Inf are an error
-by default — the message says how many there are and where the first one is — or, on request,
-counted and replaced by zero.
+The term-serial PE (docs/design.md §4) works on normal bfloat16 numbers and zeros only.
+Subnormals are flushed to zero by default (and counted, so a report can say how many); NaN and
+Inf are an error by default — the message says how many there are and where the first one is —
+or, on request, counted and replaced by zero.
 """
 
 from __future__ import annotations

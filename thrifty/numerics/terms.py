@@ -1,7 +1,7 @@
 """Term encodings: a non-negative integer as a list of signed powers of two ("terms").
 
 A term-serial PE feeds one operand's significand as terms, most significant first, and spends one
-cycle per non-zero term. Three recodings are offered (DESIGN §4):
+cycle per non-zero term. Three recodings are offered (docs/design.md §4):
 
 - ``"naf"`` (default) — non-adjacent form: digits in {-1, 0, +1}, no two adjacent non-zero. An
   8-bit significand (128..255) has at most 5 terms at positions 0..8 (255 = 2**8 - 2**0).

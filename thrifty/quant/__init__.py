@@ -1,4 +1,4 @@
-"""thrifty.quant: learned-bitlength quantization (DESIGN §3).
+"""thrifty.quant: learned-bitlength quantization (docs/design.md §3).
 
 quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fine-tune → summary.
 """

@@ -18,8 +18,8 @@ from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from thrifty._config import FrozenConfig
 
-#: The kinds of quantizer (DESIGN §3): asymmetric min-max integer, symmetric signed integer, and
-#: rounding of a float32 significand to k fraction bits (bfloat16-style).
+#: The kinds of quantizer (docs/design.md §3): asymmetric min-max integer, symmetric signed
+#: integer, and rounding of a float32 significand to k fraction bits (bfloat16-style).
 QuantizerKind = Literal["int", "int_symmetric", "float_mantissa"]
 
 #: Widest integer bitlength: b + 1 = 17 keeps 2^(b+1) − 1 levels exact in float32 arithmetic.
@@ -215,6 +215,12 @@ class QuantConfig(FrozenConfig):
         le=1.0,
         description="Weight of each training batch's min/max in the activation range EMA "
         "used in evaluation (1: last batch only).",
+    )
+    activation_training_range: Literal["batch", "ema"] = Field(
+        "batch",
+        description="Activation range in training: 'batch' (each batch's min/max, the "
+        "method's default) or 'ema' (the moving average of evaluation, updated with the batch "
+        "first; values outside it are clipped).",
     )
     overrides: list[LayerOverride] = Field(
         default_factory=list, description="Per-layer changes; later entries win."

@@ -1,4 +1,4 @@
-"""Per-layer bitlength records and the three cost criteria of DESIGN §3.
+"""Per-layer bitlength records and the three cost criteria of docs/design.md §3.
 
 A `LayerBits` record holds, for one quantized layer, its weight and activation bitlengths as
 differentiable tensors (the mean over the layer's channels/groups: each group holds the same

@@ -1,4 +1,4 @@
-"""The quantizer math of DESIGN §3, free of modules: reusable for weights, activations, gradients.
+"""The quantizer math of docs/design.md §3, free of modules: for weights, activations, gradients.
 
 Two families of rounding functions, each at an integer bitlength:
 
@@ -117,27 +117,33 @@ class _FusedFractional(torch.autograd.Function):
         with torch.no_grad():
             plan = _kernel_plan(x, kind, (n, lo, hi))
             if plan is not None:
-                out, difference = _kernel_fused(x, n, lo, hi, kind, clamp, plan)
+                # the kernel's backward recomputes the level gap from x: nothing else is kept
+                kernel_args = _kernel_args(n, lo, hi, kind, clamp, plan)
+                out = _kernel_forward(x, kernel_args)
+                saved = x
             else:
+                kernel_args = None
                 b = torch.floor(n)
                 alpha = n - b
                 low, high = _both_levels(x, b, lo, hi, kind, clamp)
-                difference = high.sub_(low)
-                out = low.addcmul_(alpha, difference)
+                saved = high.sub_(low)  # Q(x, b+1) − Q(x, b)
+                out = low.addcmul_(alpha, saved)
         ctx.n_shape = n.shape
-        ctx.plan = plan
-        ctx.save_for_backward(difference)
+        ctx.kernel_args = kernel_args
+        ctx.keep = None if plan is None else plan[1]
+        ctx.save_for_backward(saved)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        (difference,) = ctx.saved_tensors
+        (saved,) = ctx.saved_tensors
         grad_n = None
         if ctx.needs_input_grad[1]:
-            if ctx.plan is not None:
-                grad_n = _kernel_grad(grad_out, difference, ctx.plan).sum_to_size(ctx.n_shape)
+            if ctx.kernel_args is not None:
+                grad_n = _kernel_grad(grad_out, saved, ctx.kernel_args).view(ctx.keep)
+                grad_n = grad_n.sum_to_size(ctx.n_shape)
             else:
-                grad_n = (grad_out * difference).sum_to_size(ctx.n_shape)
+                grad_n = (grad_out * saved).sum_to_size(ctx.n_shape)
         grad_x = grad_out if ctx.needs_input_grad[0] else None
         return grad_x, grad_n, None, None, None, None
 
@@ -194,24 +200,21 @@ def _flat(t: torch.Tensor, keep: tuple[int, ...]) -> np.ndarray:
     return t.to(torch.float32).reshape(-1).contiguous().numpy()
 
 
-def _kernel_fused(x, n, lo, hi, kind, clamp, plan):
+def _kernel_args(n, lo, hi, kind, clamp, plan):
+    """The kernels' arguments besides the tensors: copies of the small per-bitlength arrays
+    (the bitlength is clamped in place before the next forward, maybe before this backward)."""
+    (a, p, _), keep = plan
+    return (a * p, _flat(n, keep).copy(), _flat(lo, keep).copy(), _flat(hi, keep).copy(),
+            kind == "int_symmetric", clamp)  # fmt: skip
+
+
+def _kernel_forward(x, kernel_args):
     from thrifty.quant import _kernels
 
-    (a, p, _), keep = plan
+    flat = x.detach().contiguous().view(-1)
     out = torch.empty(x.shape, dtype=torch.float32)
-    difference = torch.empty(x.shape, dtype=torch.float32)
-    _kernels.fused_int(
-        x.detach().contiguous().view(-1).numpy(),
-        a * p,
-        _flat(n, keep),
-        _flat(lo, keep),
-        _flat(hi, keep),
-        kind == "int_symmetric",
-        clamp,
-        out.view(-1).numpy(),
-        difference.view(-1).numpy(),
-    )
-    return out, difference
+    _kernels.fused_int(flat.numpy(), *kernel_args, out.view(-1).numpy())
+    return out
 
 
 def _kernel_single(x, b, lo, hi, kind, clamp, plan):
@@ -232,15 +235,16 @@ def _kernel_single(x, b, lo, hi, kind, clamp, plan):
     return out
 
 
-def _kernel_grad(grad_out, difference, plan):
+def _kernel_grad(grad_out, x, kernel_args):
     from thrifty.quant import _kernels
 
-    (a, p, _), keep = plan
-    partial = np.empty(p, dtype=np.float64)
-    _kernels.grad_sum(
-        grad_out.contiguous().view(-1).numpy(), difference.view(-1).numpy(), a * p, partial
+    bits = kernel_args[1]
+    partial = np.empty(bits.size, dtype=np.float64)
+    flat = x.detach().contiguous().view(-1)
+    _kernels.grad_recompute(
+        grad_out.contiguous().view(-1).numpy(), flat.numpy(), *kernel_args, partial
     )
-    return torch.from_numpy(partial).to(grad_out.dtype).view(keep)
+    return torch.from_numpy(partial).to(grad_out.dtype)
 
 
 _USE_KERNELS = [True]

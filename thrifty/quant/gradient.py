@@ -2,7 +2,7 @@
 
 Why
 ---
-Per-layer-precision training (DESIGN.md §3, issue 8) gives every layer its own number of
+Per-layer-precision training (docs/design.md §3) gives every layer its own number of
 significand bits for weights and activations (the learned `float_mantissa` quantizer). The third
 training operand, the gradient of each layer's output (what backward-data and backward-weight
 read), can also be narrowed: `quantize_gradients` rounds it to `k` fraction bits,

@@ -86,11 +86,10 @@ def activation_layout(channels: int, channel_dim_from_end: int, granularity: Gra
 
 
 def reduce_range(viewed: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(min, max) over `dims`, keepdim; one pass when a single dimension or all are reduced."""
-    if len(dims) == viewed.ndim:
-        lo, hi = torch.aminmax(viewed)
-        keep = (1,) * viewed.ndim
-        return lo.reshape(keep), hi.reshape(keep)
-    if len(dims) == 1:
-        return torch.aminmax(viewed, dim=dims[0], keepdim=True)
+    """(min, max) over `dims`, keepdim (NaN propagates into both).
+
+    Two reductions, `amin` and `amax`, on purpose: the one-pass `torch.aminmax` is 50–150×
+    slower on CPU in torch 2.x (e.g. 16 ms against 0.2 ms on a 2 M-value activation), which
+    made it the largest single cost of a quantized training step.
+    """
     return viewed.amin(dim=dims, keepdim=True), viewed.amax(dim=dims, keepdim=True)

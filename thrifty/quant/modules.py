@@ -65,6 +65,7 @@ class _QuantMixin:
         activation_config: QuantizerConfig | None = None,
         name: str = "",
         ema_momentum: float = DEFAULT_EMA_MOMENTUM,
+        training_range: str = "batch",
     ):
         """A quantized copy of `module` sharing its parameters, buffers and hooks.
 
@@ -104,7 +105,7 @@ class _QuantMixin:
         device = module.weight.device
         quantized.weight_quantizer = WeightQuantizer(weight_config, w_layout, name).to(device)
         quantized.input_quantizer = ActivationQuantizer(
-            activation_config, a_layout, name, ema_momentum
+            activation_config, a_layout, name, ema_momentum, training_range
         ).to(device)
         quantized.operand_tap = OperandTap()
         quantized.layer_name = name

@@ -22,8 +22,11 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.config import FIRST_LAYER, LAST_LAYER, QuantConfig, QuantizerConfig
 from thrifty.quant.modules import QUANTIZED_CLASS_FOR, QUANTIZED_MODULE_TYPES
 
-#: Default ratio of the bitlength learning rate to the weights' (the recipe's "higher rate").
-BITS_LR_FACTOR = 10.0
+#: Default learning rate of the bitlengths, whatever the weights' rate is. Bitlengths live on a
+#: 2–16 bit scale however large the weights' updates are, so a rate tied to the weights' (the
+#: earlier 10 × lr) froze them when fine-tuning at 1e-4 or below. Chosen from
+#: benchmarks/bits_lr.py (docs/quantization.md, "Bitlength learning rate").
+DEFAULT_BITS_LR = 0.03
 
 INFO_ATTRIBUTE = "_thrifty_quantization"
 
@@ -129,7 +132,12 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             continue
         weight_config, activation_config = layer_configs(config, name, first, last)
         quantized = QUANTIZED_CLASS_FOR[type(module)].from_float(
-            module, weight_config, activation_config, name, config.activation_ema_momentum
+            module,
+            weight_config,
+            activation_config,
+            name,
+            config.activation_ema_momentum,
+            config.activation_training_range,
         )
         _set_submodule(model, name, quantized)
         info.quantized.append(name)
@@ -199,9 +207,11 @@ def param_groups(
 ) -> list[dict]:
     """Optimizer parameter groups: the model's parameters, then the learnable bitlengths.
 
-    The bitlength group has learning rate `bits_lr` (default `BITS_LR_FACTOR` × `lr`) and no
-    weight decay; both groups carry a "name" key ("weights", "bitlengths"). Parameters that do
-    not require grad (frozen or fixed bitlengths included) are left out.
+    The bitlength group has learning rate `bits_lr` (default `DEFAULT_BITS_LR`, independent of
+    `lr`: it suits Adam-style optimizers, whose steps do not scale with the gradient; plain
+    SGD needs a far larger one, see docs/quantization.md) and no weight decay; both groups carry
+    a "name" key ("weights", "bitlengths"). Parameters that do not require grad (frozen or
+    fixed bitlengths included) are left out.
     """
     if lr <= 0 or (bits_lr is not None and bits_lr <= 0):
         raise QuantizationError(f"learning rates must be positive, got lr={lr}, bits_lr={bits_lr}")
@@ -215,7 +225,7 @@ def param_groups(
         groups.append(
             {
                 "params": bits,
-                "lr": BITS_LR_FACTOR * lr if bits_lr is None else bits_lr,
+                "lr": DEFAULT_BITS_LR if bits_lr is None else bits_lr,
                 "weight_decay": 0.0,
                 "name": "bitlengths",
             }
@@ -233,7 +243,7 @@ def dequantize(model: nn.Module) -> nn.Module:
 
 
 __all__ = [
-    "BITS_LR_FACTOR",
+    "DEFAULT_BITS_LR",
     "QuantizationInfo",
     "SkippedLayer",
     "bit_parameters",

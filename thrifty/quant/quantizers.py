@@ -2,7 +2,8 @@
 
 A `WeightQuantizer` takes its range from the weight at every call (the weight changes every
 step). An `ActivationQuantizer` takes batch min/max in training and keeps an exponential moving
-average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation.
+average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation (and,
+with `training_range="ema"`, in training too).
 
 Every call first clamps the stored bitlength into [min_bits, max_bits] (in place, on `.data`,
 so it needs nothing from the user after an optimizer step), then checks that the range and the
@@ -118,15 +119,25 @@ class WeightQuantizer(Quantizer):
 
 
 class ActivationQuantizer(Quantizer):
-    """Quantizes a layer input: batch range in training (and EMA update), EMA in evaluation."""
+    """Quantizes a layer input: batch range in training (and EMA update), EMA in evaluation.
+
+    With `training_range="ema"` training uses the moving average too (after updating it with
+    the batch), clipping the values outside it, as evaluation does.
+    """
 
     role = "activation"
 
     def __init__(
-        self, config: QuantizerConfig, layout: Layout, layer_name: str, ema_momentum: float
+        self,
+        config: QuantizerConfig,
+        layout: Layout,
+        layer_name: str,
+        ema_momentum: float,
+        training_range: str = "batch",
     ) -> None:
         super().__init__(config, layout, layer_name)
         self.ema_momentum = ema_momentum
+        self.training_range = training_range
         self.register_buffer("running_lo", torch.zeros(layout.bits_shape))
         self.register_buffer("running_hi", torch.zeros(layout.bits_shape))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
@@ -142,7 +153,8 @@ class ActivationQuantizer(Quantizer):
         clamp = False
         if self.training:
             self._update_ema(lo, hi)
-        elif int(self.num_batches_tracked) > 0:
+        use_average = not self.training or self.training_range == "ema"
+        if use_average and int(self.num_batches_tracked) > 0:
             lo = self.running_lo.reshape(keep).to(x.dtype)
             hi = self.running_hi.reshape(keep).to(x.dtype)
             clamp = True  # values may fall outside a moving-average range

@@ -1,4 +1,4 @@
-"""BitlengthRegularizer: λ · cost(bitlengths), the term added to the task loss (DESIGN §3).
+"""BitlengthRegularizer: λ · cost(bitlengths), the term added to the task loss (docs/design.md §3).
 
     reg = BitlengthRegularizer(model, criterion="bits", strength=0.05)
     loss = task_loss + reg()          # reg() is a scalar tensor, differentiable in the bits
@@ -21,18 +21,25 @@ which damps the overshoot an optimizer with momentum would otherwise cause. λ m
 negative: below the target the penalty pushes bitlengths back up, so the target is reached from
 either side. Each call returns the penalty with the current λ, then takes one controller step:
 call it once per training step (for validation batches use `cost_tensor()`, which leaves λ).
+
+Stall check: after `check_after` calls (default `CHECK_AFTER_STEPS` = 200) the regularizer
+compares every learnable bitlength with its value at the first call; when none moved by
+`STALL_BITS` (0.5 bit) or more while λ > 0 (and, in target mode, the cost is still above the
+target), it warns once with `thrifty.BitlengthsNotLearningWarning`: the bitlengths' learning
+rate is too small for the optimizer (typically plain SGD at the default bitlength rate).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from thrifty.errors import ConfigError
+from thrifty.errors import BitlengthsNotLearningWarning, ConfigError
 from thrifty.quant.costs import COST_FUNCTIONS, LayerBits, layer_bits
-from thrifty.quant.quantize import quantized_layers
+from thrifty.quant.quantize import DEFAULT_BITS_LR, bit_parameters, quantized_layers
 
 #: Default λ: a weak pull (about 0.05 loss units per mean bit) that a training step notices.
 DEFAULT_STRENGTH = 0.05
@@ -42,6 +49,10 @@ DEFAULT_CONTROLLER_RATE = 0.002
 DEFAULT_CONTROLLER_GAIN = 5.0
 #: Default upper bound of λ in target mode, so that a far target cannot make it explode.
 DEFAULT_MAX_STRENGTH = 10.0
+#: Calls (training steps) after which the regularizer checks once that the bitlengths moved.
+CHECK_AFTER_STEPS = 200
+#: A move below this many bits of every learnable bitlength counts as "barely moved".
+STALL_BITS = 0.5
 
 
 class BitlengthRegularizer:
@@ -50,7 +61,7 @@ class BitlengthRegularizer:
     Attributes: `criterion` (name or callable), `strength` (current λ), `target` (None or the
     cost to reach), `cost` (float value of the last evaluated cost; None before the first call),
     `integral` (the controller's integral term), `controller_rate`, `controller_gain`,
-    `max_strength`.
+    `max_strength`, `check_after` (calls before the stall check; None: no check).
     """
 
     def __init__(
@@ -62,6 +73,7 @@ class BitlengthRegularizer:
         controller_rate: float = DEFAULT_CONTROLLER_RATE,
         controller_gain: float = DEFAULT_CONTROLLER_GAIN,
         max_strength: float = DEFAULT_MAX_STRENGTH,
+        check_after: int | None = CHECK_AFTER_STEPS,
     ) -> None:
         if isinstance(criterion, str) and criterion not in COST_FUNCTIONS:
             raise ConfigError(
@@ -79,6 +91,11 @@ class BitlengthRegularizer:
                 f"controller_rate={controller_rate} must be > 0, controller_gain="
                 f"{controller_gain} ≥ 0 and max_strength={max_strength} ≥ strength={strength}"
             )
+        if check_after is not None and check_after < 1:
+            raise ConfigError(
+                f"check_after={check_after} must be a positive number of steps, or None to "
+                "switch the stall check off"
+            )
         quantized_layers(model)  # raises if the model is not quantized
         self.model = model
         self.criterion = criterion
@@ -89,6 +106,9 @@ class BitlengthRegularizer:
         self.integral = float(strength)
         self.max_strength = float(max_strength)
         self.cost: float | None = None
+        self.check_after = check_after
+        self._calls = 0
+        self._start: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def records(self) -> list[LayerBits]:
         """The per-layer records the cost is computed from."""
@@ -109,12 +129,41 @@ class BitlengthRegularizer:
         """λ·cost with the current λ; then, in target mode, one controller step of λ."""
         cost = self.cost_tensor()
         penalty = self.strength * cost
+        self._watch_bits()
         if self.target is not None:
             error = (self.cost - self.target) / self.target
             bound = self.max_strength
             self.integral = min(max(self.integral + self.controller_rate * error, -bound), bound)
             self.strength = min(max(self.integral + self.controller_gain * error, -bound), bound)
         return penalty
+
+    def _watch_bits(self) -> None:
+        """Remember the learnable bitlengths at the first call; warn once if, `check_after`
+        calls later, none has moved by STALL_BITS while the regularizer pulls on them."""
+        if self.check_after is None or self._calls > self.check_after:
+            return
+        self._calls += 1
+        if self._calls == 1:
+            learnable = [p for p in bit_parameters(self.model) if p.requires_grad]
+            self._start = [(p, p.detach().clone()) for p in learnable]
+            return
+        if self._calls <= self.check_after or not self._start:
+            return
+        moved = max(float((p.detach() - start).abs().max()) for p, start in self._start)
+        self._start = []
+        pulled = self.strength > 0 and (self.target is None or self.cost > self.target)
+        if moved < STALL_BITS and pulled:
+            warnings.warn(
+                f"the learnable bitlengths moved at most {moved:.3g} bits in {self.check_after} "
+                f"steps with the regularizer attached (λ = {self.strength:g}, cost "
+                f"{self.cost:.3g}): they are not learning. Raise their learning rate with "
+                f"thrifty.param_groups(model, lr, bits_lr=...) (the default {DEFAULT_BITS_LR:g} "
+                "suits Adam; plain SGD with momentum needs about 10× more, e.g. 0.3), or raise "
+                "the strength λ; "
+                "pass check_after=None to BitlengthRegularizer to switch this check off",
+                BitlengthsNotLearningWarning,
+                stacklevel=3,
+            )
 
     def state_dict(self) -> dict[str, float | None]:
         """λ and the last cost, to resume a run in target mode."""

@@ -13,25 +13,26 @@ from collections.abc import Mapping, Sequence
 
 from thrifty.errors import SimulationError
 from thrifty.hw.codec.accounting import CodecSummary
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.cost.area import iso_area_tiles
+from thrifty.hw.sim.results import SWEEP_POLICY, TERM_CLASSES, OpResult
 from thrifty.hw.sim.simulation import Simulation
+from thrifty.hw.sim.value_error import NumericCost as MeasuredNumericCost
 from thrifty.quant.summary import QuantSummary
 from thrifty.report.schema import (
     TRAINING_OPS,
+    BaselineArea,
     CodecResult,
+    Comparison,
+    EnergySplit,
     LayerPrecision,
+    NumericCost,
     OpSummary,
     SweepPoint,
     TermCounts,
     VariantResult,
+    WindowResult,
 )
 from thrifty.train.config import TrainConfig
-
-SWEEP_POLICY = "tile"
-"""The sync policy of the simulator's iso-area sweep (`OpResult.sweep_cycles`)."""
-
-TERM_CLASSES = ("zero", "out_of_bounds", "processed")
-"""The classes every term of a serial operand falls in (`OpResult.terms` also holds `total`)."""
 
 CODEC_CLASS_NAMES = {"weight": "weights", "activation": "activations", "gradient": "gradients"}
 """The codec's tensor class names → the report's."""
@@ -86,6 +87,80 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
 
 
+def _split(energy_pj: Mapping[str, float]) -> EnergySplit:
+    return EnergySplit(
+        compute_uj=energy_pj["compute_pj"] / 1e6,
+        sram_uj=energy_pj["sram_pj"] / 1e6,
+        dram_uj=energy_pj["dram_pj"] / 1e6,
+        total_uj=energy_pj["total_pj"] / 1e6,
+    )
+
+
+def comparisons(total: OpResult, policies: Sequence[str]) -> list[Comparison]:
+    """The whole step against both baselines, each side with or without the codec."""
+    return [
+        Comparison(
+            name=name,
+            baseline=c["baseline"],
+            term_serial_codec=c["term_serial_codec"],
+            baseline_codec=c["baseline_codec"],
+            speedup={p: c["speedup"][p] for p in policies},
+            energy_efficiency_compute=c["energy_efficiency_compute"],
+            energy_efficiency_compute_sram=c["energy_efficiency_compute_sram"],
+            energy_efficiency_total=c["energy_efficiency_total"],
+            term_serial_energy=_split(c["term_serial_energy_pj"]),
+            baseline_energy=_split(c["baseline_energy_pj"]),
+        )
+        for name, c in total.comparisons.items()
+    ]
+
+
+def baseline_areas(simulation: Simulation) -> list[BaselineArea]:
+    """The iso-area ratio against each baseline, with its source, as the simulator used it."""
+    config = simulation.config
+    tiles = config.tile.tiles
+    return [
+        BaselineArea(
+            baseline=name,
+            ratio=b.ratio,
+            hand_count_ratio=b.hand_count_ratio,
+            term_serial_tiles=iso_area_tiles(tiles, b.ratio) if config.area.iso_area else tiles,
+            baseline_tiles=tiles,
+            source=b.source.describe(),
+        )
+        for name, b in simulation.area.baselines.items()
+    ]
+
+
+def numeric_cost(cost: MeasuredNumericCost) -> NumericCost:
+    """The report's record of a measured numeric cost."""
+    return NumericCost(
+        outputs=cost.outputs,
+        term_error_mean=cost.term_error_mean,
+        term_error_max=cost.term_error_max,
+        baseline_error_mean=cost.baseline_error_mean,
+        baseline_error_max=cost.baseline_error_max,
+        fma_error_mean=cost.fma_error_mean,
+        fma_error_max=cost.fma_error_max,
+    )
+
+
+def window_result(
+    simulation: Simulation, cost: MeasuredNumericCost, policies: Sequence[str]
+) -> WindowResult:
+    """The float32 reference under the window of `simulation.config.pe`."""
+    pe = simulation.config.pe
+    return WindowResult(
+        window=pe.window,
+        window_bits=pe.window_bits,
+        areas=baseline_areas(simulation),
+        comparisons=comparisons(simulation.total, policies),
+        iso_area_sweep=iso_area_sweep(simulation.total),
+        terms=_term_counts(simulation.total.terms),
+        numeric_cost=numeric_cost(cost),
+    )
+
+
 def codec_results(by_class: Mapping[str, CodecSummary]) -> list[CodecResult]:
     """Bits per value of each tensor class the codec measured (classes with values only)."""
     return [
@@ -121,6 +196,7 @@ def build_variant(
         ops=ops,
         total=total,
         iso_area_sweep=iso_area_sweep(simulation.total),
+        comparisons=comparisons(simulation.total, policies),
         codec=codec_results(codec),
         train_config=train_config,
     )
@@ -142,11 +218,15 @@ def sparsity_rows(sparsity: Mapping[str, float]) -> list[LayerPrecision]:
 
 
 __all__ = [
+    "baseline_areas",
     "bits_rows",
     "build_variant",
     "codec_results",
+    "comparisons",
     "iso_area_sweep",
+    "numeric_cost",
     "op_summary",
     "ops_from_simulation",
     "sparsity_rows",
+    "window_result",
 ]

@@ -1,6 +1,6 @@
 """How much work each quickstart run may do, so that it ends within its promised time.
 
-The promises (issue 8): the whole run within 10 minutes on a 2-core machine, `--fast` within
+The promises: the whole run within 10 minutes on a 2-core machine, `--fast` within
 2 minutes. The budgets below size every stage to keep them; the run records its measured wall
 time in the report and warns when it went over. The numbers were chosen for thrifty's small CNN
 on 28×28 inputs; a larger model needs smaller sizes.

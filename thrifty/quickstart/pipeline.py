@@ -3,8 +3,10 @@
 Data set → float32 reference → pruned, learned-integer-bits and learned-per-layer-float
 variants (each from the reference), each trained by `thrifty.train.train` → for each variant:
 capture a training step's operands, simulate them (`thrifty.hw.simulate_trace`) against
-bit-parallel bfloat16 units at iso-area, run the off-chip codec → report.json (built from the
-typed results, with the three claims judged) → report.html (rendered from report.json).
+both bit-parallel bfloat16 baselines at iso-area, run the off-chip codec → the float32
+reference again with each out-of-bounds window of the PE, and each window's numeric cost
+against float64 → report.json (built from the typed results, with the claims judged) →
+report.html (rendered from report.json).
 A progress display (rich, on stderr) names each stage as it runs.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,14 +24,15 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from thrifty._config import with_overrides
 from thrifty._io import write_json_atomic
 from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import SYNC_POLICIES
 from thrifty.hw.sim.simulation import Simulation
-from thrifty.quickstart.assemble import build_variant
+from thrifty.quickstart.assemble import baseline_areas, build_variant, window_result
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
 from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
@@ -37,6 +40,7 @@ from thrifty.quickstart.stages import (
     HARDWARE_PRESET,
     QUICKSTART_MODEL,
     QUICKSTART_SEED,
+    WINDOWS,
     QuickstartStages,
     TrainedVariant,
     data_config,
@@ -44,9 +48,11 @@ from thrifty.quickstart.stages import (
     read_data,
     trace_batch,
     variant_config,
+    window_config,
 )
 from thrifty.report.html import write_html_report
 from thrifty.report.schema import (
+    BASELINE_LABELS,
     VARIANT_LABELS,
     VARIANT_NAMES,
     DatasetInfo,
@@ -123,10 +129,6 @@ def _dataset_info(choice: DatasetChoice, data: DataSplits, given: bool) -> Datas
     )
 
 
-BASELINE = "bit-parallel bfloat16 PEs"
-"""What every ratio of the report compares the term-serial accelerator with."""
-
-
 def _hardware_info(simulations: list[Simulation]) -> HardwareInfo:
     """The hardware every variant ran on, with the area ratio the simulator really used."""
     ratios = sorted({s.area.ratio for s in simulations})
@@ -137,9 +139,11 @@ def _hardware_info(simulations: list[Simulation]) -> HardwareInfo:
             "configs; simulate every variant with one hardware config"
         )
     return HardwareInfo(
-        baseline=BASELINE,
+        baseline=BASELINE_LABELS[config.baseline],
         area_ratio=float(ratios[0]),
         sync_policies=list(SYNC_POLICIES),
+        headline_baseline=config.baseline,
+        areas=baseline_areas(simulations[0]),
         preset=HARDWARE_PRESET,
         config=config,
     )
@@ -153,6 +157,24 @@ def _run_config(budget: QuickstartBudget, choice: DatasetChoice, model: str) -> 
         "model": model,
         "variants": list(VARIANT_NAMES),
     }
+
+
+OVERRIDE_SECTIONS = ("train", "hardware")
+"""What a quickstart `--set` override starts with: the config it changes."""
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`train.…` and `hardware.…` overrides, each without its prefix."""
+    parts: dict[str, list[str]] = {name: [] for name in OVERRIDE_SECTIONS}
+    for text in overrides:
+        section, _, rest = text.partition(".")
+        if section not in parts or not rest:
+            raise ConfigError(
+                f"--set {text!r} must start with one of {list(OVERRIDE_SECTIONS)} (the config it "
+                "changes), e.g. hardware.pe.lanes=16 or train.optimizer.lr=0.01"
+            )
+        parts[section].append(rest)
+    return parts["train"], parts["hardware"]
 
 
 def model_is_ours(stages: QuickstartStages) -> bool:
@@ -169,6 +191,7 @@ def run_quickstart(
     stages: QuickstartStages | None = None,
     dataset_root: str | Path | None = None,
     budget: QuickstartBudget | None = None,
+    overrides: Sequence[str] = (),
 ) -> QuickstartResult:
     """Train the four variants, measure them on the simulated accelerator, write the report.
 
@@ -177,15 +200,18 @@ def run_quickstart(
     ≤ 10-minute one; `progress` shows a progress display on stderr; `stages` replaces stage
     functions (e.g. `load_data` and `build_model` for your own data and model);
     `dataset_root` is the Fashion-MNIST folder (default: Debian's); `budget` replaces the
-    budget `fast` picks (e.g. a seconds-long one for tests).
+    budget `fast` picks (e.g. a seconds-long one for tests); `overrides` are
+    `train.key.sub=value` (every variant's TrainConfig) and `hardware.key.sub=value` (the
+    HardwareConfig, e.g. `hardware.pe.lanes=16`).
     """
     out_dir = Path(out_dir)
+    train_overrides, hardware_overrides = split_overrides(overrides)
     stages = QuickstartStages() if stages is None else stages
     budget = budget_for(fast) if budget is None else budget
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
     given = stages.load_data is not read_data
     start = time.perf_counter()
-    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 1
+    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 2 * len(WINDOWS) - 1 + 1
     with _display(progress, total_stages) as display:
         data = display.run("loading data", stages.load_data, choice, budget)
         display.note(f"data set: {data.name} (given)" if given else describe(choice))
@@ -194,7 +220,9 @@ def run_quickstart(
         section = data_config(choice, budget)
         trained: list[TrainedVariant] = []
         for name in VARIANT_NAMES:
-            config = variant_config(name, budget, data, section, out_dir / "runs" / name)
+            config = variant_config(
+                name, budget, data, section, out_dir / "runs" / name, train_overrides
+            )
             start_from = model if name == "float32" else copy.deepcopy(trained[0].model)
             trained.append(
                 display.run(
@@ -202,7 +230,7 @@ def run_quickstart(
                 )
             )
         batch = trace_batch(data, budget)
-        hardware = hardware_config(budget)
+        hardware = with_overrides(hardware_config(budget), hardware_overrides)
         measured = []
         for variant in trained:
             label = VARIANT_LABELS[variant.name]
@@ -223,7 +251,25 @@ def run_quickstart(
             )
             codec = display.run(f"codec on {label}", stages.codec, traces)
             measured.append((variant, simulation, codec))
+            if variant is trained[0]:
+                reference_traces = traces
         hardware_info = _hardware_info([m[1] for m in measured])
+        windows = []
+        for window in WINDOWS:
+            config = window_config(hardware, window)
+            simulation = measured[0][1]
+            if config != hardware:
+                simulation = display.run(
+                    f"simulating {VARIANT_LABELS[trained[0].name]}, {window} window",
+                    stages.simulate,
+                    reference_traces,
+                    config,
+                    out_dir / "simulation" / f"{trained[0].name}-{window}-window",
+                )
+            cost = display.run(
+                f"numeric cost, {window} window", stages.numeric_cost, reference_traces, config
+            )
+            windows.append(window_result(simulation, cost, hardware_info.sync_policies))
         variants = [
             build_variant(
                 variant.name,
@@ -246,6 +292,7 @@ def run_quickstart(
                 dataset=_dataset_info(choice, data, given),
                 hardware=hardware_info,
                 variants=variants,
+                windows=windows,
                 seconds=time.perf_counter() - start,
             )
         )

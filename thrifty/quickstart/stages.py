@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from thrifty._config import parse_config
+from thrifty._config import apply_overrides, parse_config, with_overrides
 from thrifty.data import DataConfig, DataSplits, load_data, steps_per_epoch
 from thrifty.hw.codec.accounting import CodecSummary, measure_trace
 from thrifty.hw.config import HardwareConfig, load_hardware_config
 from thrifty.hw.sim.simulation import Simulation, simulate_trace, write_simulation
+from thrifty.hw.sim.value_error import NumericCost
+from thrifty.hw.sim.value_error import numeric_cost as trace_numeric_cost
 from thrifty.models import build_model
 from thrifty.quant import summary
 from thrifty.quickstart.assemble import bits_rows, sparsity_rows
@@ -38,6 +40,7 @@ from thrifty.quickstart.budget import QuickstartBudget
 from thrifty.quickstart.dataset_choice import DatasetChoice
 from thrifty.report.schema import LayerPrecision
 from thrifty.trace import capture as capture_trace
+from thrifty.trace import open as open_trace
 from thrifty.train import TrainConfig, train
 
 QUICKSTART_MODEL = "small_cnn"
@@ -51,6 +54,12 @@ LEARNING_RATE = 0.05
 
 MOMENTUM = 0.9
 """SGD momentum (unitless)."""
+
+BITS_LEARNING_RATE = 0.5
+"""SGD learning rate of the bitlengths (bits per unit gradient). Plain SGD moves a bitlength by
+rate × gradient, and the regularizer's gradient per bitlength is small (λ / number of
+bitlengths), so SGD needs a far larger rate than thrifty's Adam-oriented default (0.03); 0.5 is
+the rate the quickstart's variants were measured with."""
 
 PRUNING_TARGET_SPARSITY = 0.75
 """Weight sparsity the pruned variant reaches (fraction)."""
@@ -69,6 +78,12 @@ HARDWARE_PRESET = "default"
 
 SIMULATION_JOBS = 1
 """Processes the simulator uses (one: the quickstart's traces are small)."""
+
+WINDOWS = ("accumulator", "product")
+"""The term-serial PE's out-of-bounds windows the float32 reference is simulated with."""
+
+NUMERIC_COST_ROWS = 64
+"""Output rows per training operation whose reductions the numeric cost compares (rows)."""
 
 VARIANT_QUANTIZER = {"integer_bits": "int", "float_bits": "float_mantissa"}
 """The quantizer kind of each learned-bits variant, on weights and input activations."""
@@ -127,16 +142,27 @@ def trace_batch(data: DataSplits, budget: QuickstartBudget) -> tuple[torch.Tenso
 
 
 def variant_config(
-    name: str, budget: QuickstartBudget, data: DataSplits, data_section: DataConfig, out: Path
+    name: str,
+    budget: QuickstartBudget,
+    data: DataSplits,
+    data_section: DataConfig,
+    out: Path,
+    overrides: Sequence[str] = (),
 ) -> TrainConfig:
-    """The TrainConfig of variant `name`: SGD at a constant rate, and the phases it trains."""
+    """The TrainConfig of variant `name`: SGD at a constant rate, and the phases it trains;
+    then the `key.sub=value` overrides (e.g. `optimizer.lr=0.01`), applied to every variant."""
     section: dict[str, Any] = {
         "seed": QUICKSTART_SEED,
         "device": "cpu",
         "out": str(out),
         "model": {"name": QUICKSTART_MODEL},
         "data": data_section.model_dump(),
-        "optimizer": {"name": "sgd", "lr": LEARNING_RATE, "momentum": MOMENTUM},
+        "optimizer": {
+            "name": "sgd",
+            "lr": LEARNING_RATE,
+            "momentum": MOMENTUM,
+            "bits_lr": BITS_LEARNING_RATE,
+        },
         "schedule": {"name": "constant"},
         "regularizer": {"criterion": BITLENGTH_CRITERION, "strength": BITLENGTH_STRENGTH},
     }
@@ -162,6 +188,7 @@ def variant_config(
             "learn": {"epochs": budget.variant_epochs},
             "finetune": {"epochs": budget.finetune_epochs},
         }
+    section = apply_overrides(section, overrides)
     return parse_config(TrainConfig, section, f"quickstart config of variant {name!r}")
 
 
@@ -213,10 +240,8 @@ def capture(
 
 def hardware_config(budget: QuickstartBudget) -> HardwareConfig:
     """The default accelerator preset, sampling the budget's fraction of output tiles."""
-    config = load_hardware_config(HARDWARE_PRESET)
-    sampling = config.sampling.model_copy(update={"fraction": budget.sim_sample_fraction})
-    data = {**config.model_dump(), "sampling": sampling.model_dump()}
-    return parse_config(HardwareConfig, data, "quickstart hardware config")
+    fraction = f"sampling.fraction={budget.sim_sample_fraction!r}"
+    return with_overrides(load_hardware_config(HARDWARE_PRESET), [fraction], "quickstart budget")
 
 
 def simulate(trace_dir: Path, config: HardwareConfig, out_dir: Path) -> Simulation:
@@ -224,6 +249,21 @@ def simulate(trace_dir: Path, config: HardwareConfig, out_dir: Path) -> Simulati
     simulation = simulate_trace(trace_dir, config, jobs=SIMULATION_JOBS)
     write_simulation(simulation, out_dir)
     return simulation
+
+
+def window_config(config: HardwareConfig, window: str) -> HardwareConfig:
+    """`config` with the term-serial PE's out-of-bounds window set to `window`."""
+    data = config.model_dump()
+    data["pe"] = {**data["pe"], "window": window}
+    return parse_config(HardwareConfig, data, "quickstart hardware config")
+
+
+def numeric_cost(trace_dir: Path, config: HardwareConfig) -> NumericCost:
+    """Numeric cost against float64 of the PE (and both baselines) on the trace's reductions:
+    `NUMERIC_COST_ROWS` sampled output rows per operation, seeded by the config's seed."""
+    return trace_numeric_cost(
+        open_trace(trace_dir), config, rows=NUMERIC_COST_ROWS, seed=config.sampling.seed
+    )
 
 
 def codec(trace_dir: Path) -> Mapping[str, CodecSummary]:
@@ -241,12 +281,14 @@ class QuickstartStages:
     capture: Callable[[nn.Module, tuple, QuickstartBudget, Path], Path] = capture
     simulate: Callable[[Path, HardwareConfig, Path], Simulation] = simulate
     codec: Callable[[Path], Mapping[str, CodecSummary]] = codec
+    numeric_cost: Callable[[Path, HardwareConfig], NumericCost] = numeric_cost
 
 
 __all__ = [
     "HARDWARE_PRESET",
     "QUICKSTART_MODEL",
     "QUICKSTART_SEED",
+    "WINDOWS",
     "QuickstartStages",
     "TrainedVariant",
     "hardware_config",
@@ -255,4 +297,5 @@ __all__ = [
     "trace_batch",
     "train_variant",
     "variant_config",
+    "window_config",
 ]

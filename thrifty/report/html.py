@@ -35,8 +35,11 @@ from thrifty.report.number_format import (
     format_seconds,
 )
 from thrifty.report.schema import (
+    BASELINE_LABELS,
     BOUND_POLICIES,
     Claim,
+    Comparison,
+    EnergySplit,
     QuickstartReport,
     VariantResult,
     load_report,
@@ -119,7 +122,9 @@ def _claims_section(claims: list[Claim]) -> Markup:
                 element(
                     "h3",
                     element("span", "HELD" if claim.held else "NOT HELD", class_="badge"),
-                    f"Claim {claim.number}: {claim.title}",
+                    f"Claim {claim.number}"
+                    + (f" ({claim.baseline})" if claim.baseline else "")
+                    + f": {claim.title}",
                 ),
                 element("p", claim.sentence),
                 element("p", "Criterion: " + claim.criterion, class_="criterion"),
@@ -210,6 +215,145 @@ def _performance_section(report: QuickstartReport) -> Markup:
             _ops_table(report, "energy_efficiency"),
         ),
         id="performance",
+    )
+
+
+def _energy(split: EnergySplit) -> str:
+    return " / ".join(format_number(v, 3) for v in (split.compute_uj, split.sram_uj, split.dram_uj))
+
+
+def _comparison_rows(
+    comparisons: list[Comparison], policies: list[str], lead: list[str]
+) -> list[list[str]]:
+    return [
+        [*lead, c.name]
+        + [format_ratio(c.speedup.get(p)) for p in policies]
+        + [
+            format_ratio(c.energy_efficiency_compute),
+            format_ratio(c.energy_efficiency_compute_sram),
+            format_ratio(c.energy_efficiency_total),
+            _energy(c.term_serial_energy),
+            _energy(c.baseline_energy),
+        ]
+        for c in comparisons
+    ]
+
+
+def _baselines_section(report: QuickstartReport) -> Markup | None:
+    policies = report.hardware.sync_policies
+    rows = [
+        row for v in report.variants for row in _comparison_rows(v.comparisons, policies, [v.label])
+    ]
+    if not rows:
+        return None
+    areas = [
+        [BASELINE_LABELS[a.baseline], format_number(a.ratio, 3),
+         format_number(a.hand_count_ratio, 3), f"{a.term_serial_tiles} / {a.baseline_tiles}",
+         a.source]
+        for a in report.hardware.areas
+    ]  # fmt: skip
+    header = (
+        ["variant", "comparison"]
+        + [f"speedup {_policy_header(p)}" for p in policies]
+        + ["energy eff. compute", "compute + SRAM", "total",
+           "term-serial µJ (compute / SRAM / DRAM)", "baseline µJ (compute / SRAM / DRAM)"]
+    )  # fmt: skip
+    return element(
+        "section",
+        element("h2", "Against both baselines"),
+        element(
+            "p",
+            "Two bit-parallel baselines, each at its own iso-area ratio: bfloat16 dot-product "
+            "PEs of the same lanes and accumulator, and per-lane bfloat16 FMA units (one "
+            "multiply + float32 add per cycle each). Energy is split into compute (the PEs, "
+            "leakage included), on-chip SRAM and off-chip DRAM; '+codec' means that design's "
+            "off-chip traffic is delta-encoded.",
+            class_="note",
+        ),
+        table(
+            [
+                "baseline",
+                "area ratio",
+                "hand-count ratio",
+                "tiles (term-serial / baseline)",
+                "where the ratio came from",
+            ],
+            areas,
+            numeric=False,
+        ),
+        table(header, rows),
+        id="baselines",
+    )
+
+
+def _windows_section(report: QuickstartReport) -> Markup | None:
+    if not report.windows:
+        return None
+    policies = report.hardware.sync_policies
+    cost_rows, rows = [], []
+    for w in report.windows:
+        c = w.numeric_cost
+        share = w.terms.out_of_bounds / w.terms.total if w.terms.total else None
+        cost_rows.append(
+            [f"{w.window} ({w.window_bits} bits)", format_count(c.outputs),
+             format_percent(share),
+             " / ".join(format_number(a.ratio, 3) for a in w.areas),
+             f"{format_number(c.term_error_mean)} / {format_number(c.term_error_max)}",
+             f"{format_number(c.baseline_error_mean)} / {format_number(c.baseline_error_max)}",
+             f"{format_number(c.fma_error_mean)} / {format_number(c.fma_error_max)}"]
+        )  # fmt: skip
+        rows += _comparison_rows(w.comparisons, policies, [w.window])
+    header = (
+        ["window", "comparison"]
+        + [f"speedup {_policy_header(p)}" for p in policies]
+        + ["energy eff. compute", "compute + SRAM", "total",
+           "term-serial µJ (compute / SRAM / DRAM)", "baseline µJ (compute / SRAM / DRAM)"]
+    )  # fmt: skip
+    sweep = [
+        [w.window, format_ratio(point.area_ratio)]
+        + [format_ratio(point.speedup.get(p)) for p in plots.sweep_policies(report)]
+        for w in report.windows
+        for point in sorted(w.iso_area_sweep, key=lambda p: p.area_ratio)
+    ]
+    return element(
+        "section",
+        element("h2", "Out-of-bounds window"),
+        element(
+            "p",
+            "The float32 reference simulated with each window of the term-serial PE: relative "
+            "to the accumulator (accumulator + guard bits below a top that includes it), or "
+            "relative to the step's largest product (narrower: it skips more terms and shrinks "
+            "the adder tree, at a numeric cost). The numeric cost is the error against a "
+            "float64 dot product of the same bfloat16 operands, in units of the sum of the "
+            "products' magnitudes, over sampled reductions (mean / max), of the term-serial PE, "
+            "of a dot product of exact products with one float32 rounding per step (the best "
+            "a dot-product PE can do; the synthesized one truncates to the window too), and "
+            "of a per-lane FMA unit (one rounding per MAC).",
+            class_="note",
+        ),
+        table(
+            [
+                "window",
+                "reductions",
+                "out-of-bounds terms",
+                "area ratio (dot-product / per-lane FMA)",
+                "term-serial error",
+                "exact dot-product error",
+                "per-lane FMA error",
+            ],
+            cost_rows,
+        ),
+        table(header, rows),
+        element(
+            "details",
+            element("summary", "iso-area sweep per window"),
+            table(
+                ["window", "area ratio"]
+                + [_policy_header(p) for p in plots.sweep_policies(report)],
+                sweep,
+            ),
+        ),
+        id="windows",
     )
 
 
@@ -387,6 +531,8 @@ def render_html_report(report: QuickstartReport | Mapping[str, Any]) -> str:
             _claims_section(claims),
             _variants_section(report),
             _performance_section(report),
+            _baselines_section(report),
+            _windows_section(report),
             _terms_section(report),
             _sweep_section(report),
             _bits_section(report),

@@ -110,6 +110,87 @@ class SweepPoint(_Record):
     speedup: PolicyValues
 
 
+BaselineName = Literal["dot_product", "per_lane_fma"]
+WindowName = Literal["accumulator", "product"]
+
+BASELINE_LABELS: dict[str, str] = {
+    "dot_product": "bit-parallel bfloat16 dot-product PEs",
+    "per_lane_fma": "per-lane bfloat16 FMA units",
+}
+"""Human-readable name of each bit-parallel baseline (HardwareConfig.baseline)."""
+
+
+class BaselineArea(_Record):
+    """The iso-area ratio against one baseline and where it came from."""
+
+    baseline: BaselineName
+    ratio: float = Field(gt=0.0, description="Term-serial PEs per baseline PE (PEs per PE).")
+    hand_count_ratio: float = Field(
+        gt=0.0, description="The hand-count area model's ratio, a cross-check (PEs per PE)."
+    )
+    term_serial_tiles: int = Field(ge=1, description="Term-serial tiles at iso area (tiles).")
+    baseline_tiles: int = Field(ge=1, description="Tiles of the baseline accelerator (tiles).")
+    source: str = Field(
+        description="Where the ratio came from: synthesis (Yosys version, cell library, "
+        "design parameters), the hand count, or an override."
+    )
+
+
+class EnergySplit(_Record):
+    """A design's energy in the three parts architects read (µJ)."""
+
+    compute_uj: float = Field(ge=0.0, description="PE energy, leakage included (µJ).")
+    sram_uj: float = Field(ge=0.0, description="On-chip buffer energy (µJ).")
+    dram_uj: float = Field(ge=0.0, description="Off-chip energy (µJ).")
+    total_uj: float = Field(ge=0.0, description="compute + SRAM + DRAM (µJ).")
+
+
+class Comparison(_Record):
+    """The whole training step against one baseline, each side with or without the codec."""
+
+    name: str = Field(description="e.g. 'term_serial+codec vs dot_product'.")
+    baseline: BaselineName
+    term_serial_codec: bool = Field(description="The term-serial design's traffic is encoded.")
+    baseline_codec: bool = Field(description="The baseline's off-chip traffic is encoded.")
+    speedup: PolicyValues = Field(description="Baseline time / term-serial time, per policy.")
+    energy_efficiency_compute: float = Field(description="Baseline / term-serial compute energy.")
+    energy_efficiency_compute_sram: float = Field(
+        description="Baseline / term-serial energy of compute + SRAM."
+    )
+    energy_efficiency_total: float = Field(description="Baseline / term-serial total energy.")
+    term_serial_energy: EnergySplit
+    baseline_energy: EnergySplit
+
+
+class NumericCost(_Record):
+    """Normalised error against float64 (|x − ref| / Σ|products|) over sampled reductions."""
+
+    outputs: int = Field(ge=0, description="Reductions compared (outputs).")
+    term_error_mean: float = Field(ge=0.0, description="Term-serial PE, mean (unitless).")
+    term_error_max: float = Field(ge=0.0, description="Term-serial PE, max (unitless).")
+    baseline_error_mean: float = Field(
+        ge=0.0, description="Exact-product dot product (exact products, one rounding per step), "
+        "mean (unitless)."
+    )
+    baseline_error_max: float = Field(
+        ge=0.0, description="Exact-product dot product, max (unitless)."
+    )
+    fma_error_mean: float = Field(ge=0.0, description="Per-lane FMA, mean (unitless).")
+    fma_error_max: float = Field(ge=0.0, description="Per-lane FMA, max (unitless).")
+
+
+class WindowResult(_Record):
+    """The float32 reference simulated with one out-of-bounds window of the term-serial PE."""
+
+    window: WindowName
+    window_bits: int = Field(ge=1, description="Width of the window in force (bits).")
+    areas: list[BaselineArea]
+    comparisons: list[Comparison] = Field(description="The whole step against both baselines.")
+    iso_area_sweep: list[SweepPoint]
+    terms: TermCounts
+    numeric_cost: NumericCost
+
+
 class CodecResult(_Record):
     """Off-chip codec on one class of training tensors."""
 
@@ -132,6 +213,10 @@ class VariantResult(_Record):
     ops: list[OpSummary] = Field(description="forward, backward_data, backward_weight.")
     total: OpSummary = Field(description="All three operations together (op = 'total').")
     iso_area_sweep: list[SweepPoint]
+    comparisons: list[Comparison] = Field(
+        default_factory=list,
+        description="The whole step against both baselines, with and without the codec.",
+    )
     codec: list[CodecResult]
     train_config: TrainConfig = Field(description="The resolved config its training ran with.")
 
@@ -174,6 +259,12 @@ class HardwareInfo(_Record):
         gt=0.0, description="Term-serial PEs per bit-parallel PE at iso compute area (default)."
     )
     sync_policies: list[SyncPolicy]
+    headline_baseline: BaselineName = Field(
+        "dot_product", description="The baseline of `area_ratio`, `speedup` and the like."
+    )
+    areas: list[BaselineArea] = Field(
+        default_factory=list, description="The iso-area ratio against each baseline."
+    )
     preset: str | None = Field(default=None, description="Hardware preset name, if any.")
     config: HardwareConfig = Field(description="The resolved config every variant ran on.")
 
@@ -182,6 +273,9 @@ class Claim(_Record):
     """One of the method's claims, judged on measured numbers."""
 
     number: int = Field(ge=1)
+    baseline: BaselineName | None = Field(
+        default=None, description="The baseline this verdict is against, if it has one."
+    )
     title: str
     criterion: str = Field(description="What must hold for `held` to be true.")
     held: bool
@@ -201,6 +295,10 @@ class QuickstartReport(_Record):
     hardware: HardwareInfo
     variants: list[VariantResult]
     claims: list[Claim] = Field(default_factory=list)
+    windows: list[WindowResult] = Field(
+        default_factory=list,
+        description="The float32 reference with each out-of-bounds window of the PE.",
+    )
     seconds: float | None = Field(default=None, ge=0.0, description="Whole run's wall time (s).")
 
     @model_validator(mode="after")
@@ -229,6 +327,7 @@ def dump_report(report: QuickstartReport) -> dict[str, Any]:
 
 
 __all__ = [
+    "BASELINE_LABELS",
     "BOUND_POLICIES",
     "REPORT_KIND",
     "REPORT_SCHEMA_VERSION",
@@ -237,11 +336,16 @@ __all__ = [
     "TRAINING_OPS",
     "VARIANT_LABELS",
     "VARIANT_NAMES",
+    "BaselineArea",
+    "BaselineName",
     "Claim",
     "CodecResult",
+    "Comparison",
     "DatasetInfo",
+    "EnergySplit",
     "HardwareInfo",
     "LayerPrecision",
+    "NumericCost",
     "OpSummary",
     "QuickstartReport",
     "SweepPoint",
@@ -249,6 +353,8 @@ __all__ = [
     "TermCounts",
     "TrainingOp",
     "VariantResult",
+    "WindowName",
+    "WindowResult",
     "dump_report",
     "load_report",
 ]

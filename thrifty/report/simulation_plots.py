@@ -14,8 +14,7 @@ from typing import Any
 
 from thrifty._io import atomic_path
 from thrifty.hw.config import SYNC_POLICIES as POLICIES
-
-TERM_PARTS = ("zero", "out_of_bounds", "processed")
+from thrifty.hw.sim.results import TERM_CLASSES as TERM_PARTS
 
 
 def _labels(records: list[Mapping[str, Any]]) -> list[str]:

@@ -10,7 +10,7 @@
     for entry in thrifty.trace.open("traces/run1"):
         entry.layer, entry.op, entry.geometry, entry.tensors["activation"]
 
-The format is described in docs/traces.md (DESIGN.md §2, §5).
+The format is described in docs/traces.md (docs/design.md §2, §5).
 """
 
 from thrifty.trace.capturing import Capture, capture

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from thrifty._config import FrozenConfig
 
-#: The three training operations of a convolution or linear layer (DESIGN.md §5).
+#: The three training operations of a convolution or linear layer (docs/design.md §5).
 OPS: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 
 #: Default byte budget of the tensor files of one store (1 GiB): large enough for every layer of

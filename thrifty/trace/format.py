@@ -23,7 +23,7 @@ RANK_FOLDER: str = "rank{rank}"
 #: Names of the tensors an entry may hold.
 TENSOR_NAMES: tuple[str, ...] = ("activation", "weight", "grad_output")
 
-#: The two operands of each operation, in the order they are multiplied (DESIGN.md §5).
+#: The two operands of each operation, in the order they are multiplied (docs/design.md §5).
 OP_TENSORS: dict[str, tuple[str, str]] = {
     "forward": ("activation", "weight"),
     "backward_data": ("grad_output", "weight"),

@@ -13,11 +13,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from thrifty._config import FrozenConfig, parse_config, read_yaml_mapping
+from thrifty._config import FrozenConfig, apply_overrides, parse_config, read_yaml_mapping
 from thrifty.data.config import DataConfig
-from thrifty.errors import ConfigError
 from thrifty.quant.config import QuantConfig
 from thrifty.trace.config import TraceConfig
+from thrifty.train.distill import DistillConfig
 from thrifty.train.pruning import PruningConfig
 
 #: Version of the training-config schema, recorded in every run folder.
@@ -29,6 +29,12 @@ class ModelConfig(FrozenConfig):
 
     name: Literal["small_cnn", "lenet5", "resnet20", "resnet18"] = Field(
         "small_cnn", description="A model registered in thrifty.models."
+    )
+    pretrained: str | None = Field(
+        None,
+        description="Your pretrained weights for this model: a state-dict file "
+        "(torch.save(model.state_dict(), path)), loaded before the first phase. None: random "
+        "initialisation. With phases.float.epochs=0 the recipe fine-tunes them directly.",
     )
 
 
@@ -158,6 +164,11 @@ class TrainConfig(FrozenConfig):
     pruning: PruningConfig | None = Field(
         None, description="Gradual magnitude pruning during the float phase; None: no pruning."
     )
+    distill: DistillConfig | None = Field(
+        None,
+        description="Knowledge distillation from the float model in the learn and finetune "
+        "phases (thrifty.train.distill); None: labels only.",
+    )
     gradients: GradientConfig | None = Field(
         None,
         description="Round each layer's output gradient to a fixed significand width in every "
@@ -190,47 +201,6 @@ class TrainConfig(FrozenConfig):
                 "phases.float.epochs > 0 and phases.float.checkpoint=null"
             )
         return self
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`"a.b=value"` → (["a", "b"], value parsed as a YAML scalar, e.g. 3, 0.5, true, null)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r} must look like key.sub=value (e.g. seed=1)")
-    key, raw = text.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"--set {text!r} has an empty key part; use key.sub=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML: {error}") from None
-    return parts, value
-
-
-def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Return a copy of `data` with each `key.sub=value` override set (sections created)."""
-    result: dict[str, Any] = _deep_copy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = result
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise ConfigError(f"--set {text!r}: {where!r} is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, Mapping):
-        return {str(k): _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data
 
 
 def load_train_config(

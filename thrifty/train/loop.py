@@ -64,13 +64,16 @@ def train_epoch(
     start_step: int,
     totals: EpochTotals,
     extra_loss: Callable[[], torch.Tensor] | None = None,
+    distill: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     before_step: Callable[[int], None] | None = None,
     after_step: Callable[[int, float], None] | None = None,
     on_nonfinite: Callable[[int, float], None] | None = None,
 ) -> EpochTotals:
     """Train one epoch from batch `start_step`, adding to `totals` (task loss and accuracy).
 
-    `extra_loss` (the bitlength regularizer) is added to the task loss; `before_step(step)`
+    `distill(images, logits, task)`, when given, replaces the task loss by its objective
+    (knowledge distillation; totals still record the task loss). `extra_loss` (the bitlength
+    regularizer) is added to it; `before_step(step)`
     runs before every step (trace capture) and `after_step(step, loss)` after every optimizer
     step (progress, step checkpoints). A NaN or infinite loss calls `on_nonfinite(step, loss)`
     before any update: it raises to stop, or returns to skip the batch (no update, no totals).
@@ -93,7 +96,9 @@ def train_epoch(
         images, labels = images.to(device), labels.to(device)
         logits = model(images)
         task = F.cross_entropy(logits, labels)
-        loss = task + extra_loss() if extra_loss is not None else task
+        loss = task if distill is None else distill(images, logits, task)
+        if extra_loss is not None:
+            loss = loss + extra_loss()
         loss_value = float(loss.detach().item())
         if not math.isfinite(loss_value) and on_nonfinite is not None:
             on_nonfinite(step, loss_value)  # raises, or returns to skip this batch

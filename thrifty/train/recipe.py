@@ -20,6 +20,7 @@ Checkpoints are only written inside a phase and hold a model of that phase's str
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import json
 import math
@@ -44,6 +45,7 @@ from thrifty.quant import BitlengthRegularizer, freeze, param_groups, quantize, 
 from thrifty.trace import capture
 from thrifty.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from thrifty.train.config import TrainConfig, config_to_yaml
+from thrifty.train.distill import Distiller
 from thrifty.train.distributed import (
     DistEnv,
     all_reduce_sum,
@@ -54,6 +56,7 @@ from thrifty.train.distributed import (
     init_process_group,
 )
 from thrifty.train.loop import EpochTotals, evaluate, train_epoch
+from thrifty.train.pretrained import load_pretrained
 from thrifty.train.progress import Reporter
 from thrifty.train.pruning import MagnitudePruner, make_permanent
 from thrifty.train.run_lock import RunLock
@@ -199,6 +202,7 @@ class _Run:
         self.data: DataSplits = load_data(config.data) if data is None else data
         if self.data.note and env.is_main:
             reporter.message(self.data.note)
+        model_name = config.model.name if model is None else type(model).__name__
         if model is None:
             model = build_model(
                 config.model.name,
@@ -206,6 +210,10 @@ class _Run:
                 in_channels=self.data.in_channels,
                 image_size=self.data.image_size,
             )
+        if config.model.pretrained is not None and not resume:
+            load_pretrained(model, config.model.pretrained, model_name)
+        # A float copy to hold the distillation teacher (a resumed run's model is quantized).
+        self.float_template = copy.deepcopy(model) if config.distill is not None else None
         self.model: nn.Module = model.to(device)
         self.quantized = self.frozen = False
         pruning = config.pruning
@@ -215,6 +223,8 @@ class _Run:
         self._attach_gradient_hooks()
         self.state = RunState()
         self.payload: dict[str, Any] | None = None
+        self.float_state: dict[str, torch.Tensor] | None = None  # the distillation teacher
+        self.distiller: Distiller | None = None
         if resume:
             self._load_for_resume()
         elif self.checkpoint_path.exists():
@@ -423,6 +433,7 @@ class _Run:
         else:
             self.state.phase, self.state.epoch, self.state.step = phase, 0, 0
             self.state.totals = EpochTotals()
+        self.distiller = self._distiller(phase)
         wrapped = self._wrap()
         capturing = epochs > self.state.epoch  # no trace folder for a phase with no steps
         with self._capture(phase) if capturing else contextlib.nullcontext() as trace:
@@ -436,6 +447,23 @@ class _Run:
                 make_permanent(self.model)  # pruned weights become exact zeros
             self.state.float_accuracy = self._test_accuracy()
             self._save_state_dict(FLOAT_MODEL_FILE)
+            if self.config.distill is not None:
+                self.float_state = copy.deepcopy(self.model.state_dict())
+
+    def _distiller(self, phase: str) -> Distiller | None:
+        """The float teacher of `distill:` for a quantized phase (None without the section).
+
+        The float model as the float phase ended: kept in memory, or read back from the run
+        folder's float_model.pt when the run resumed past the float phase.
+        """
+        if self.config.distill is None or phase == "float":
+            return None
+        if self.float_state is None:
+            path = self.out / FLOAT_MODEL_FILE
+            self.float_state = torch.load(path, map_location=self.device, weights_only=True)
+        teacher = copy.deepcopy(self.float_template).to(self.device)
+        teacher.load_state_dict(self.float_state)
+        return Distiller(teacher, self.config.distill)
 
     def _capture(self, phase: str) -> Any:
         """Trace capture of this phase into trace/<phase>/ (a no-op without `trace:`)."""
@@ -481,6 +509,7 @@ class _Run:
             start_step=state.step,
             totals=state.totals,
             extra_loss=regularizer,
+            distill=self.distiller,
             before_step=before_step if trace is not None else None,
             after_step=after_step,
             on_nonfinite=lambda step, loss: self._nonfinite_loss(
@@ -595,8 +624,9 @@ def train(
 ) -> dict[str, Any]:
     """Run the recipe of `config` into the folder `config.out`; return the summary dict.
 
-    Silent unless a `reporter` (e.g. `ConsoleReporter()`) is given. With `resume`, continue
-    from the folder's last checkpoint; the config must be the one the run started with.
+    Silent unless a `reporter` is given (the CLI passes `thrifty.cli.progress.ConsoleReporter`).
+    With `resume`, continue from the folder's last checkpoint; the config must be the one the
+    run started with.
     In a process group (`--nproc`, torchrun), every rank calls this; rank 0 writes files.
     Thread counts, global random states and warnings filters are as they were on return.
 

@@ -93,13 +93,24 @@ def test_measure_trace_rejects_integer_tensors() -> None:
 def test_compress_command(trace_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
-        app, ["compress", str(trace_folder), "--group", "8", "--check-lossless", "-o", str(out)]
+        app,
+        [
+            "compress",
+            str(trace_folder),
+            "--group",
+            "8",
+            "--check-lossless",
+            "--out",
+            str(out),
+            "--set",
+            "zero_bitmap=false",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "per tensor class" in result.output and "gradient" in result.output
     assert "round-trip bit for bit" in result.output
     data = json.loads(out.read_text())
-    assert data["config"]["group"] == 8
+    assert data["config"]["group"] == 8 and data["config"]["zero_bitmap"] is False
     assert set(data["report"]["by_class"]) == {"activation", "weight", "gradient"}
 
 
@@ -107,3 +118,6 @@ def test_compress_command_rejects_bad_options(trace_folder: Path) -> None:
     result = CliRunner().invoke(app, ["compress", str(trace_folder), "--mode", "zip"])
     assert isinstance(result.exception, ConfigError)
     assert "mode" in str(result.exception)
+    result = CliRunner().invoke(app, ["compress", str(trace_folder), "--set", "groups=8"])
+    assert isinstance(result.exception, ConfigError)
+    assert "unknown key 'groups'" in str(result.exception)

@@ -1,4 +1,4 @@
-"""Energy per event, the area model and the iso-area tile count, checked by hand."""
+"""Energy per event, the hand-count area model and the iso-area tile count, checked by hand."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import pytest
 
 from thrifty.hw.config import AreaConfig, EnergyConfig
 from thrifty.hw.cost.area import (
-    area_report,
     bit_parallel_pe_area,
+    fma_unit_area,
     iso_area_tiles,
+    per_lane_fma_pe_area,
     term_serial_pe_area,
 )
-from thrifty.hw.cost.energy import Activity, bit_parallel_energy, term_serial_energy
+from thrifty.hw.cost.energy import (
+    Activity,
+    bit_parallel_energy,
+    energy_split,
+    per_lane_fma_energy,
+    term_serial_energy,
+)
 
 
 def test_energy_breakdowns_by_hand():
@@ -34,6 +41,24 @@ def test_energy_breakdowns_by_hand():
     assert bp["sram_pj"] == ts["sram_pj"] and bp["dram_pj"] == ts["dram_pj"]
 
 
+def test_per_lane_fma_energy_and_split_by_hand():
+    table = EnergyConfig()
+    act = Activity(pe_steps=10, lanes=8, terms_processed=50, pe_cycles=20, sram_bits=1000,
+                   offchip_bits=64, outputs=3)  # fmt: skip
+    fma = per_lane_fma_energy(act, cycles=10, pes=2, pe_area_ge=12000, table=table)
+    assert fma["lanes_pj"] == pytest.approx(10 * 8 * (1.1 + 0.9))
+    assert fma["accumulator_pj"] == pytest.approx(3 * 7 * 0.9)  # lane sums, once per output
+    assert fma["exponent_pj"] == fma["idle_lanes_pj"] == 0.0
+    assert fma["leakage_pj"] == pytest.approx(2 * 10 * 12.0 * 0.02)
+    split = energy_split(fma)
+    assert split == {
+        "compute_pj": pytest.approx(10 * 8 * 2.0 + 3 * 7 * 0.9 + 2 * 10 * 12.0 * 0.02),
+        "sram_pj": pytest.approx(1000 * 0.3125),
+        "dram_pj": pytest.approx(64 * 20.3),
+    }
+    assert sum(split.values()) == pytest.approx(sum(fma.values()))
+
+
 def test_area_model_components_and_ratio():
     cfg = AreaConfig()
     ge = {"fa": 4.256 / 0.798, "and2": 1.064 / 0.798, "mux2": 1.862 / 0.798}
@@ -43,12 +68,13 @@ def test_area_model_components_and_ratio():
     ts = term_serial_pe_area(cfg, lanes=8, window=27, row_pes=8)
     assert ts.components_ge["aligners"] == pytest.approx(8 * 8 * 6 * ge["mux2"])
     assert ts.components_ge["adder_tree"] == bp.components_ge["adder_tree"]
-    report = area_report(cfg, lanes=8, window=27, row_pes=8)
-    assert report.model_ratio == pytest.approx(bp.total_ge / ts.total_ge)
-    assert 1.0 < report.model_ratio < 3.0
-    assert report.ratio == report.model_ratio
-    fixed = area_report(AreaConfig(ratio_override=2.5), lanes=8, window=27, row_pes=8)
-    assert fixed.ratio == 2.5 and fixed.model_ratio == report.model_ratio
+    assert 1.0 < bp.total_ge / ts.total_ge < 3.0
+    unit = fma_unit_area(cfg, window=27)
+    assert unit.components_ge["multiplier"] == bp.components_ge["multipliers"] / 8
+    assert unit.components_ge["aligner"] == pytest.approx(27 * 5 * ge["mux2"])
+    assert unit.components_ge["registers"] == pytest.approx(64 * 4.522 / 0.798)
+    fma = per_lane_fma_pe_area(cfg, lanes=8, window=27)
+    assert fma.total_ge == pytest.approx(8 * unit.total_ge)
 
 
 @pytest.mark.parametrize(("tiles", "ratio", "want"), [(4, 1.56, 6), (4, 1.0, 4), (1, 0.5, 1),

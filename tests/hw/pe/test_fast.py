@@ -56,6 +56,8 @@ configs = st.builds(
     encoding=st.sampled_from(["naf", "binary", "booth4"]),
     min_cycles=st.integers(0, 2),
     nonfinite=st.just("zero"),
+    window=st.sampled_from(["accumulator", "product"]),
+    product_window_bits=st.integers(8, 32),
 )
 
 
@@ -111,6 +113,14 @@ E127 = 127  # exponent field of 1.0 .. 1.99
     PEConfig(lanes=1),
 )
 @example(([0x7F80, ONE, 0xFFC0], [ONE, ONE, ONE]), PEConfig(nonfinite="zero"))  # Inf/NaN zeroed
+@example(  # product window: a big accumulator above a step of small products
+    ([bf16(0, 160, 3), bf16(0, 120, 77), bf16(1, 121, 5)], [bf16(0, 150, 1), ONE, ONE]),
+    PEConfig(lanes=2, window="product"),
+)
+@example(  # product window: every significand, the narrowest window
+    ([bf16(0, E127, f) for f in range(128)], [bf16(f % 2, 127 - f % 5, f) for f in range(128)]),
+    PEConfig(window="product", product_window_bits=8, headroom=0),
+)
 def test_fast_model_equals_oracle(case: tuple[list[int], list[int]], config: PEConfig) -> None:
     a, b = case
     assert_fast_equals_oracle(a, b, config)
@@ -125,7 +135,11 @@ def test_many_reductions_at_once_equal_the_oracle() -> None:
     grads = rng.normal(0, 1, size=(rows, k)) * np.exp2(rng.integers(-40, 10, size=(rows, k)))
     a = np.concatenate([acts, grads, weights]).astype(np.float32)
     b = np.concatenate([weights, acts, grads]).astype(np.float32)
-    for config in (PEConfig(), PEConfig(encoding="binary", guard_bits=0, headroom=0)):
+    for config in (
+        PEConfig(),
+        PEConfig(encoding="binary", guard_bits=0, headroom=0),
+        PEConfig(window="product"),
+    ):
         fast = run_pe(a, b, config)
         slow = run_pe(a, b, config, reference=True)
         np.testing.assert_array_equal(fast.value.view(np.uint32), slow.value.view(np.uint32))

@@ -83,3 +83,23 @@ def test_error_report_against_float64() -> None:
     assert set(report.to_dict()) >= {"term_max_rel_error", "baseline_mean_abs_error"}
     exact = error_report(np.ones((2, 4), np.float32), np.ones((2, 4), np.float32))
     assert exact.term_max_abs_error == exact.baseline_max_abs_error == 0.0
+
+
+def test_error_report_for_both_windows() -> None:
+    """The product window (19 bits under the largest product) drops more than the 27-bit
+    accumulator window on wide-spread data, and its report measures that cost."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(32, 64)).astype(np.float32)
+    b = (rng.normal(size=(32, 64)) * np.exp2(rng.integers(-24, 0, size=(32, 64)))).astype(
+        np.float32
+    )
+    wide = error_report(a, b, PEConfig())
+    narrow = error_report(a, b, PEConfig(window="product"))
+    assert narrow.reductions == wide.reductions == 32
+    # the baseline does not depend on the window
+    assert narrow.baseline_max_abs_error == wide.baseline_max_abs_error
+    assert narrow.term_mean_abs_error > wide.term_mean_abs_error > 0
+    assert narrow.term_differs_from_baseline >= wide.term_differs_from_baseline
+    # the report reads the same result the PE model gives for that window
+    result = run_pe(a, b, PEConfig(window="product"))
+    assert error_report(a, b, PEConfig(window="product"), result=result) == narrow

@@ -1,4 +1,4 @@
-"""Lossless off-chip codec for bfloat16 training tensors (DESIGN.md §5, docs/codec.md).
+"""Lossless off-chip codec for bfloat16 training tensors (docs/design.md §5, docs/codec.md).
 
 Values are grouped along the channel dimension (groups of 8, 16 or 32 at each position) and
 delta-encoded against a per-group base, with a per-group width header and an optional zero

@@ -1,6 +1,6 @@
 """Bits per value of a trace's tensors under the codec: per tensor class, layer and operation.
 
-Each recorded operation reads two operands from off-chip memory (DESIGN.md §5): a record is one
+Each recorded operation reads two operands from off-chip memory (docs/design.md §5): a record is one
 operand of one entry, so the per-layer and per-operation sums are the traffic the accelerator
 moves. The per-class summary counts every stored tensor once (an activation read by forward and
 by backward_weight is one tensor), which is the footprint of that class.

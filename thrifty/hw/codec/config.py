@@ -1,4 +1,4 @@
-"""The codec's configuration: group size, delta mode and zero bitmap (DESIGN.md §5, last bullets).
+"""The codec's configuration: group size, delta mode and zero bitmap (docs/design.md §5).
 
 These are the knobs of the off-chip encoder the accelerator model uses; the same object is what
 the simulator's hardware config holds when it charges DRAM traffic at the encoded size.

@@ -1,4 +1,8 @@
-"""Component area model of a term-serial PE and of a bit-parallel bfloat16 PE (our reconstruction).
+"""Hand-count area model of the term-serial PE and of both baselines (our reconstruction).
+
+The simulator takes its iso-area ratio from synthesized areas (`thrifty.hw.cost.synthesis`);
+this model is the documented cross-check beside them, and the fallback for a PE config the
+synthesis table does not cover.
 
 Both PEs reduce `lanes` products per step into a float32 accumulator through the same exponent
 block, adder tree and accumulator; they differ in the lanes. In gate equivalents (GE, NAND2 area),
@@ -9,10 +13,15 @@ with m significand bits, W = accumulator bits + guard bits (window), e exponent 
 - term-serial lane: an aligner of the m-bit parallel significand over W + term positions
   (m × ⌈log2(W + P)⌉ MUX2), a sign inverter (m XOR2) and the out-of-bounds compare
   (⌈log2(W + P)⌉ FA); plus the term recoder, one per lane per tile row, shared by C PEs;
-- shared by both: exponent block (L product-exponent adders, L − 1 max comparators with their
-  muxes, L alignment subtractors: e-bit each), adder tree (L − 1 W-bit adders), accumulator
-  (float add: W-bit aligner and normaliser, W-bit adder, 32-bit register), input registers
-  (2 × 16 bits per lane).
+- per-lane FMA unit (the `per_lane_fma` baseline: one bfloat16 multiply + float32 add per
+  cycle, a baseline PE is L of them): m × m multiplier, 2e exponent adders and an e-bit max
+  mux, a W-bit alignment shifter, W-bit adder, leading-zero count and normalising shifter
+  (W × ⌈log2 W⌉ MUX2 each), a 24-bit rounding incrementer, a 32-bit accumulator register and
+  2 × 16 input register bits;
+- shared by the term-serial and dot-product PEs: exponent block (L product-exponent adders,
+  L − 1 max comparators with their muxes, L alignment subtractors: e-bit each), adder tree
+  (L − 1 W-bit adders), accumulator (float add: W-bit aligner and normaliser, W-bit adder,
+  32-bit register), input registers (2 × 16 bits per lane).
 
 Cell areas come from `AreaConfig` (Nangate 45 nm OCL). The model omits wiring and control, so it
 gives a ratio, not an absolute area (docs/simulator.md, "limits").
@@ -95,23 +104,28 @@ def term_serial_pe_area(config: AreaConfig, lanes: int, window: int, row_pes: in
     )
 
 
-@dataclass(frozen=True)
-class AreaReport:
-    """Both PEs' areas and how many term-serial PEs fit in one bit-parallel PE's area."""
+def fma_unit_area(config: AreaConfig, window: int) -> PEArea:
+    """Area of one bfloat16 × bfloat16 multiply + float32 add unit (one MAC per cycle)."""
+    c = _cells(config)
+    m, e = config.significand_bits, config.exponent_bits
+    stages = math.ceil(math.log2(window))
+    return PEArea(
+        {
+            "multiplier": m * m * c["and2"] + m * (m - 1) * c["fa"],
+            "exponent": 2 * e * c["fa"] + e * c["mux2"],
+            "aligner": window * stages * c["mux2"],
+            "adder": window * c["fa"],
+            "normaliser": window * stages * c["mux2"] + window * c["and2"],
+            "rounding": 24 * c["fa"],
+            "registers": (32 + 2 * 16) * c["dff"],
+        }
+    )
 
-    term_serial: PEArea
-    bit_parallel: PEArea
-    model_ratio: float
-    ratio: float
 
-
-def area_report(config: AreaConfig, lanes: int, window: int, row_pes: int) -> AreaReport:
-    """Area of both PEs and the iso-area ratio (`ratio_override` wins over the model)."""
-    ts = term_serial_pe_area(config, lanes, window, row_pes)
-    bp = bit_parallel_pe_area(config, lanes, window)
-    model_ratio = bp.total_ge / ts.total_ge
-    ratio = config.ratio_override if config.ratio_override is not None else model_ratio
-    return AreaReport(ts, bp, model_ratio, ratio)
+def per_lane_fma_pe_area(config: AreaConfig, lanes: int, window: int) -> PEArea:
+    """Area of a per-lane FMA baseline PE: `lanes` FMA units."""
+    unit = fma_unit_area(config, window)
+    return PEArea({f"fma_units_{k}": lanes * v for k, v in unit.components_ge.items()})
 
 
 def iso_area_tiles(baseline_tiles: int, ratio: float) -> int:
@@ -120,10 +134,10 @@ def iso_area_tiles(baseline_tiles: int, ratio: float) -> int:
 
 
 __all__ = [
-    "AreaReport",
     "PEArea",
-    "area_report",
     "bit_parallel_pe_area",
+    "fma_unit_area",
     "iso_area_tiles",
+    "per_lane_fma_pe_area",
     "term_serial_pe_area",
 ]

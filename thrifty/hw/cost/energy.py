@@ -1,13 +1,20 @@
-"""Energy of one operation on the term-serial accelerator and on the bit-parallel baseline.
+"""Energy of one operation on the term-serial accelerator and on both bit-parallel baselines.
 
 Pure functions of activity counts (from the PE and tile models) and the per-event table
-`EnergyConfig` (pJ). Both accelerators run the same dataflow, so they move the same on-chip
-and off-chip bits; they differ in compute energy and in leakage (area × time):
+`EnergyConfig` (pJ). The accelerators run the same dataflow, so they move the same on-chip
+bits (and the same off-chip bits, unless only one uses the codec); they differ in compute
+energy and in leakage (area × time):
 
 term-serial  = terms·(shifter + tree input) + idle lane-cycles·idle + lane-steps·exponent
                + PE-steps·accumulator + leakage + SRAM bits·sram + off-chip bits·dram
-bit-parallel = lane-steps·(multiplier + shifter + tree input) + lane-steps·exponent
+dot product  = lane-steps·(multiplier + shifter + tree input) + lane-steps·exponent
                + PE-steps·accumulator + leakage + SRAM bits·sram + off-chip bits·dram
+per-lane FMA = lane-steps·(fma multiply + fma add) + outputs·(lanes − 1)·fma add
+               + leakage + SRAM bits·sram + off-chip bits·dram
+
+(a per-lane FMA PE keeps one float32 sum per lane and adds the lane sums once per output).
+Architects read the total in three parts (`energy_split`): compute (the PE: every term but
+SRAM and DRAM, leakage included), on-chip (SRAM) and off-chip (DRAM).
 
 A lane-step is one lane of one PE in one step (zero operands included: the baseline does not
 gate them); idle lane-cycles are the term-serial lane-cycles with no term to add
@@ -31,6 +38,7 @@ class Activity:
     pe_cycles: float
     sram_bits: int
     offchip_bits: int
+    outputs: int = 0
 
 
 def term_serial_energy(
@@ -67,4 +75,41 @@ def bit_parallel_energy(
     }
 
 
-__all__ = ["Activity", "bit_parallel_energy", "term_serial_energy"]
+def per_lane_fma_energy(
+    activity: Activity, cycles: float, pes: int, pe_area_ge: float, table: EnergyConfig
+) -> dict[str, float]:
+    """Energy breakdown (pJ) of the per-lane FMA baseline (one rounding per MAC)."""
+    a = activity
+    return {
+        "lanes_pj": a.pe_steps * a.lanes * (table.fma_multiply_pj + table.fma_add_pj),
+        "idle_lanes_pj": 0.0,
+        "exponent_pj": 0.0,  # inside each FMA unit's multiply
+        "accumulator_pj": a.outputs * max(0, a.lanes - 1) * table.fma_add_pj,
+        "leakage_pj": pes * cycles * pe_area_ge / 1000.0 * table.leakage_pj_per_kge_cycle,
+        "sram_pj": a.sram_bits * table.sram_bit_pj,
+        "dram_pj": a.offchip_bits * table.dram_bit_pj,
+    }
+
+
+#: The energy of each baseline, by name (HardwareConfig.baseline).
+BASELINE_ENERGY = {"dot_product": bit_parallel_energy, "per_lane_fma": per_lane_fma_energy}
+
+
+def energy_split(breakdown: dict[str, float]) -> dict[str, float]:
+    """Compute (PE, leakage included), on-chip (SRAM) and off-chip (DRAM) energy (pJ)."""
+    memory = ("sram_pj", "dram_pj")
+    return {
+        "compute_pj": float(sum(v for k, v in breakdown.items() if k not in memory)),
+        "sram_pj": float(breakdown["sram_pj"]),
+        "dram_pj": float(breakdown["dram_pj"]),
+    }
+
+
+__all__ = [
+    "BASELINE_ENERGY",
+    "Activity",
+    "bit_parallel_energy",
+    "energy_split",
+    "per_lane_fma_energy",
+    "term_serial_energy",
+]

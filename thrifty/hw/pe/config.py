@@ -1,4 +1,4 @@
-"""Configuration of the term-serial bfloat16 processing element (DESIGN §4).
+"""Configuration of the term-serial bfloat16 processing element (docs/design.md §4).
 
 Every constant of the PE model is a field here, with its unit. The defaults describe the PE of
 the design notes: 8 lanes, a float32 accumulator (24 significand bits) with 3 guard bits, NAF
@@ -74,7 +74,26 @@ class PEConfig(FrozenConfig):
         description="NaN/Inf operands: an error naming how many and where, or counted and zeroed",
     )
 
+    window: Literal["accumulator", "product"] = Field(
+        "accumulator",
+        description="what the out-of-bounds window hangs from: 'accumulator' (the top T includes "
+        "the accumulator's top bit; the window is accumulator_bits + guard_bits wide) or "
+        "'product' (T is the step's largest product exponent plus headroom, the accumulator "
+        "does not enter it; the window is product_window_bits wide), as FPRaker-lineage "
+        "datapaths do",
+    )
+    product_window_bits: int = Field(
+        19,
+        ge=8,
+        le=32,
+        description="width of the window when window='product' (bits): 16 bits of the 8 x 8-bit "
+        "significand product plus 3 guard bits. Our reconstruction of the FPRaker-lineage "
+        "datapath, not a published constant",
+    )
+
     @property
     def window_bits(self) -> int:
-        """W: width of the alignment window (accumulator significand + guard bits)."""
+        """W in force: accumulator_bits + guard_bits, or product_window_bits (window='product')."""
+        if self.window == "product":
+            return self.product_window_bits
         return self.accumulator_bits + self.guard_bits

@@ -189,16 +189,18 @@ def _to_float(mant, exp, inf):
 def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs):
     """One reduction sum_k a[k] * b[k] (bf16 bit patterns); returns (value, baseline value).
 
-    params = (lanes, window W, headroom, accumulator bits, min_cycles). Writes per-step cycles
+    params = (lanes, window W, headroom, accumulator bits, min_cycles, 1 if the accumulator
+    enters the alignment top T else 0). Writes per-step cycles
     into step_out and (cycles, terms_total, terms_out_of_bounds, terms_processed,
     idle_lane_steps) into stats.
     """
-    lanes, window, headroom, bits, min_cycles = (
+    lanes, window, headroom, bits, min_cycles, acc_in_top = (
         params[0],
         params[1],
         params[2],
         params[3],
         params[4],
+        params[5],
     )
     n_k = a.shape[0]
     acc_m, acc_e, acc_inf = 0, 0, False
@@ -229,7 +231,9 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             step += 1
             continue
         top = max_lsb + PRODUCT_TOP_BIT + headroom
-        if acc_inf:
+        if acc_in_top == 0:
+            pass  # product window: T hangs from the step's products alone
+        elif acc_inf:
             top = max(top, INF_TOP_BIT)
         elif acc_m != 0:
             top = max(top, acc_e + _bit_length(acc_m if acc_m > 0 else -acc_m) - 1)

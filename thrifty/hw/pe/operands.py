@@ -41,6 +41,7 @@ def kernel_arguments(config: PEConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
             config.headroom,
             config.accumulator_bits,
             config.min_cycles,
+            config.window == "accumulator",
         ],
         dtype=np.int64,
     )

@@ -1,6 +1,6 @@
 """The oracle: one term-serial bfloat16 PE and its bit-parallel baseline, scalar and exact.
 
-What it models (DESIGN §4, our reconstruction; docs/pe.md has a worked step):
+What it models (docs/design.md §4, our reconstruction; docs/pe.md has a worked step):
 
 - A reduction o = sum_k a[k] * b[k] of bfloat16 pairs is fed `lanes` pairs per step, in k order;
   the last step may have idle lanes. `a` is the serial operand (its significand is fed as terms,
@@ -11,8 +11,10 @@ What it models (DESIGN §4, our reconstruction; docs/pe.md has a worked step):
 - All lanes and the accumulator align to a common top T = max(max E + headroom, top bit of the
   accumulator). A term of lane i at position k lands at shift s = (T - E_i) + (8 - k) below T;
   it is out of bounds when s >= W = accumulator_bits + guard_bits: its partial product falls
-  entirely below the window. Terms come most significant first, so once one is out of bounds the
-  rest of the lane's are too.
+  entirely below the window. With `window="product"` the accumulator does not enter T
+  (T = max E + headroom) and W = product_window_bits: the window hangs from the step's largest
+  product, as FPRaker-lineage datapaths do. Terms come most significant first, so once one is
+  out of bounds the rest of the lane's are too.
 - Cycles of a step = max over lanes of effectual terms (non-zero, in bounds), at least
   `min_cycles`. The baseline takes one cycle per step.
 - Value: the in-bound partial products are summed exactly, truncated toward zero to the window's
@@ -122,7 +124,7 @@ def run_oracle(a_bits: Sequence[int], b_bits: Sequence[int], config: PEConfig) -
             return (ea - BF16_BIAS_PLUS_FRACTION) + (eb - BF16_BIAS_PLUS_FRACTION)
 
         top = max(lsb(p) + PRODUCT_TOP_BIT for p in active) + config.headroom
-        if acc != 0:
+        if acc != 0 and config.window == "accumulator":
             top = max(top, top_bit(acc))
         window_lsb = top - window + 1
 

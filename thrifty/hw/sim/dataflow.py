@@ -3,7 +3,7 @@
 Every operation becomes, per group, a product O = L · R with L of shape (P, K) and R of shape
 (K, Q): the reduction runs over K in the order of the columns of L. Which factor is streamed
 serially (term by term) into the PEs is chosen later (`serial` in the accelerator config); the
-other is bit-parallel. DESIGN.md §5:
+other is bit-parallel. docs/design.md §5:
 
 - forward:          O = act ∗ W. L = im2col(act) (batch × output positions, in-channels/g ×
                     kernel), R = Wᵀ (in-channels/g × kernel, out-channels/g).

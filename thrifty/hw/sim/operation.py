@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from thrifty.errors import SimulationError
-from thrifty.hw.config import SYNC_POLICIES, HardwareConfig
-from thrifty.hw.cost.area import AreaReport, area_report, iso_area_tiles
-from thrifty.hw.cost.energy import Activity, bit_parallel_energy, term_serial_energy
+from thrifty.hw.config import BASELINES, SYNC_POLICIES, HardwareConfig
+from thrifty.hw.cost.area import iso_area_tiles
+from thrifty.hw.cost.energy import BASELINE_ENERGY, Activity, energy_split, term_serial_energy
+from thrifty.hw.cost.iso_area import AreaReport, area_report
 from thrifty.hw.pe.config import SIGNIFICAND_BITS
 from thrifty.hw.pe.matmul import pe_matmul
 from thrifty.hw.sim.dataflow import (
@@ -36,7 +37,7 @@ from thrifty.hw.sim.dataflow import (
     geometry_from_dict,
     lower,
 )
-from thrifty.hw.sim.results import OpResult
+from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
 from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
@@ -54,8 +55,8 @@ def window_bits(config: HardwareConfig) -> int:
 
 
 def accelerator_area(config: HardwareConfig) -> AreaReport:
-    """Area of both PEs and the iso-area ratio for this config."""
-    return area_report(config.area, config.pe.lanes, window_bits(config), config.tile.cols)
+    """PE areas and the iso-area ratio against each baseline for this config."""
+    return area_report(config)
 
 
 def _tile_sums(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -166,22 +167,23 @@ def _orient(product: MatrixProduct, serial: str) -> list[tuple[np.ndarray, np.nd
 def _offchip_bits(
     op: str, geometry, tensors: Mapping[str, Any], product: MatrixProduct, config: HardwareConfig
 ) -> dict[str, int | None]:
-    """Each operand tensor read once and the result written once (perfect on-chip reuse)."""
+    """Each operand tensor read once and the result written once (perfect on-chip reuse).
+
+    Both sizes are always computed: reports compare the designs with and without the codec.
+    """
+    from thrifty.hw.codec import encoded_size_bits
+
     inputs = [np.asarray(tensors[name]) for name in OPERANDS[op]]
     shape = product.shape
     plain = (sum(int(x.size) for x in inputs) + shape.groups * shape.m * shape.n) * (
         config.memory.value_bits
     )
-    coded = None
-    if config.memory.use_codec:
-        from thrifty.hw.codec import encoded_size_bits
-
-        # The result's encoded size needs its values: the float32 product of the factors.
-        outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
-        arrays = [*inputs, assemble_output(op, geometry, outputs)]
-        codec = config.memory.codec
-        as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
-        coded = sum(int(encoded_size_bits(x, codec)) for x in as_bf16)
+    # The result's encoded size needs its values: the float32 product of the factors.
+    outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
+    arrays = [*inputs, assemble_output(op, geometry, outputs)]
+    codec = config.memory.codec
+    as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
+    coded = sum(int(encoded_size_bits(x, codec)) for x in as_bf16)
     return {"uncompressed": plain, "codec": coded}
 
 
@@ -253,25 +255,32 @@ def simulate_operation(
     )
     area = accelerator_area(config)
     base_tiles = config.tile.tiles
-    ts_tiles = iso_area_tiles(base_tiles, area.ratio) if config.area.iso_area else base_tiles
+    ts_tiles = {
+        b: iso_area_tiles(base_tiles, area.baselines[b].ratio) if config.area.iso_area
+        else base_tiles
+        for b in BASELINES
+    }  # fmt: skip
     offchip = _offchip_bits(op, geo, tensors, product, config)
-    bits = offchip["codec"] if offchip["codec"] is not None else offchip["uncompressed"]
     bytes_per_cycle = config.memory.dram_bandwidth_gb_s / config.memory.clock_ghz
-    memory_cycles = float(math.ceil(bits / 8 / bytes_per_cycle))
+    memory = {v: float(math.ceil(bits / 8 / bytes_per_cycle)) for v, bits in offchip.items()}
+    headline_variant = "codec" if config.memory.use_codec else "uncompressed"
+    memory_cycles = memory[headline_variant]
 
     def cycles_for(policy: str, tiles: int) -> float:
         if est.costs is not None:
             return float(distribute(est.costs[policy], tiles))
         return est.totals[policy] * math.ceil(out_tiles / tiles) / out_tiles
 
-    compute = {p: cycles_for(p, ts_tiles) for p in SYNC_POLICIES}
-    factor = math.ceil(out_tiles / ts_tiles) / out_tiles
+    compute_by = {b: {p: cycles_for(p, ts_tiles[b]) for p in SYNC_POLICIES} for b in BASELINES}
+    headline = config.baseline
+    compute = compute_by[headline]
+    factor = math.ceil(out_tiles / ts_tiles[headline]) / out_tiles
     variance = {p: est.variances[p] * factor**2 for p in SYNC_POLICIES}
     base_compute = float(baseline_cycles(out_tiles, steps, base_tiles))
-    cycles = {p: max(c, memory_cycles) for p, c in compute.items()}
-    base = dict.fromkeys(SYNC_POLICIES, max(base_compute, memory_cycles))
     sweep = {
-        f"{ratio:g}": max(cycles_for("tile", iso_area_tiles(base_tiles, ratio)), memory_cycles)
+        f"{ratio:g}": max(
+            cycles_for(SWEEP_POLICY, iso_area_tiles(base_tiles, ratio)), memory_cycles
+        )
         for ratio in config.area.sweep
     }
     t = est.totals
@@ -284,14 +293,42 @@ def simulate_operation(
         "out_of_bounds": t["terms_out_of_bounds"],
         "processed": t["terms_processed"],
     }
-    activity = Activity(pe_steps, lanes, t["terms_processed"], t["pe_cycles"], sram, bits)
     pes = rows * cols
-    energy = term_serial_energy(
-        activity, cycles["tile"], pes * ts_tiles, area.term_serial.total_ge, config.energy
-    )
-    base_energy = bit_parallel_energy(
-        activity, base["tile"], pes * base_tiles, area.bit_parallel.total_ge, config.energy
-    )
+    outputs = sum(a.shape[0] * b.shape[1] for a, b in oriented)
+    nand2 = config.area.nand2_um2
+
+    def activity(variant: str) -> Activity:
+        return Activity(pe_steps, lanes, t["terms_processed"], t["pe_cycles"], sram,
+                        offchip[variant], outputs)  # fmt: skip
+
+    # Every design × off-chip format: cycles per policy and the full energy breakdown (pJ).
+    breakdowns: dict[str, dict[str, dict[str, float]]] = {}
+    designs: dict[str, dict[str, dict[str, Any]]] = {}
+    for b in BASELINES:
+        ts_key, ts_ge = f"term_serial_vs_{b}", area.baselines[b].term_serial_pe_um2 / nand2
+        base_ge = area.baselines[b].baseline_pe_um2 / nand2
+        for key in (ts_key, b):
+            designs[key], breakdowns[key] = {}, {}
+        for variant in offchip:
+            ts_cycles = {p: max(c, memory[variant]) for p, c in compute_by[b].items()}
+            base_cycles = dict.fromkeys(SYNC_POLICIES, max(base_compute, memory[variant]))
+            act = activity(variant)
+            ts_energy = term_serial_energy(
+                act, ts_cycles["tile"], pes * ts_tiles[b], ts_ge, config.energy
+            )
+            base_energy = BASELINE_ENERGY[b](
+                act, base_cycles["tile"], pes * base_tiles, base_ge, config.energy
+            )
+            for key, cyc, energy in ((ts_key, ts_cycles, ts_energy),
+                                     (b, base_cycles, base_energy)):  # fmt: skip
+                breakdowns[key][variant] = energy
+                designs[key][variant] = {"cycles": cyc, **energy_split(energy)}
+    headline_ts = designs[f"term_serial_vs_{headline}"][headline_variant]
+    headline_base = designs[headline][headline_variant]
+    cycles = dict(headline_ts["cycles"])
+    base = dict(headline_base["cycles"])
+    energy = breakdowns[f"term_serial_vs_{headline}"][headline_variant]
+    base_energy = breakdowns[headline][headline_variant]
     result = OpResult(
         layer=layer,
         op=op,
@@ -313,6 +350,7 @@ def simulate_operation(
         offchip_bits=offchip,
         sampled_fraction=config.sampling.fraction,
         oracle_terms=oracle_terms,
+        designs=designs,
     )
     values = None
     if keep_values:

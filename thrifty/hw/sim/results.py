@@ -14,6 +14,14 @@ from dataclasses import dataclass, field, fields
 from statistics import NormalDist
 from typing import Any
 
+from thrifty.hw.config import BASELINES
+
+TERM_CLASSES: tuple[str, ...] = ("zero", "out_of_bounds", "processed")
+"""The classes every term slot of a serial operand falls in (`OpResult.terms` adds `total`)."""
+
+SWEEP_POLICY = "tile"
+"""The sync policy of the iso-area sweep (`OpResult.sweep_cycles`)."""
+
 
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, Mapping):
@@ -32,6 +40,12 @@ class OpResult:
     cycles_variance: per policy, variance of the sampled compute-cycle estimate (0 if exact).
     sweep_cycles: `tile`-policy cycles at each iso-area ratio of the sweep.
     terms: total, zero, out_of_bounds, processed terms of the serial operand.
+    The fields above compare the term-serial accelerator with the headline baseline
+    (`HardwareConfig.baseline`), both charging off-chip traffic as `memory.use_codec` says.
+    designs: every design × off-chip format, for the comparisons against both baselines:
+    {design: {"uncompressed" | "codec": {"cycles": {policy: cycles}, "compute_pj", "sram_pj",
+    "dram_pj"}}}, design one of `term_serial_vs_<baseline>` (the term-serial accelerator at
+    iso area with that baseline) or a baseline name.
     """
 
     layer: str
@@ -54,6 +68,7 @@ class OpResult:
     offchip_bits: dict[str, int | None]
     sampled_fraction: float = 1.0
     oracle_terms: dict[str, float] = field(default_factory=dict)
+    designs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     epoch: int | None = None
     step: int | None = None
 
@@ -93,6 +108,11 @@ class OpResult:
         """Baseline energy over term-serial energy (> 1: the term-serial design saves energy)."""
         return _ratio(self.baseline_energy_total_pj, self.energy_total_pj)
 
+    @property
+    def comparisons(self) -> dict[str, dict[str, Any]]:
+        """The named comparisons of `designs` (see `compare_designs`)."""
+        return compare_designs(self.designs)
+
     def cycles_interval(self, confidence: float) -> dict[str, list[float]]:
         """Normal-approximation interval of the cycles per policy (zero width when exact)."""
         z = NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -116,9 +136,58 @@ class OpResult:
         data["sweep_speedup"] = {
             ratio: _ratio(self.sweep_baseline_cycles, c) for ratio, c in self.sweep_cycles.items()
         }
+        data["comparisons"] = self.comparisons
         data["cycles_interval"] = self.cycles_interval(confidence)
         data["confidence"] = confidence
         return data
+
+
+#: Which off-chip format each side of a comparison uses: (term-serial, baseline).
+COMPARISON_VARIANTS: tuple[tuple[str, str], ...] = (
+    ("codec", "uncompressed"),
+    ("uncompressed", "uncompressed"),
+    ("codec", "codec"),
+)
+
+
+def _energy(run: Mapping[str, Any]) -> dict[str, float]:
+    parts = {k: float(run[k]) for k in ("compute_pj", "sram_pj", "dram_pj")}
+    return {**parts, "total_pj": sum(parts.values())}
+
+
+def compare_designs(designs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Speedup and energy efficiency of the term-serial design against each baseline.
+
+    One entry per baseline and pair of off-chip formats, named like
+    "term_serial+codec vs dot_product" (`+codec`: that design's off-chip traffic is
+    delta-encoded): the term-serial design with its codec and without, against the baseline
+    without; and both with the codec. Efficiency = baseline energy / term-serial energy, for
+    compute alone, compute + SRAM, and the total (compute + SRAM + DRAM).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for baseline in BASELINES:
+        ts_key = f"term_serial_vs_{baseline}"
+        if baseline not in designs or ts_key not in designs:
+            continue
+        for ts_variant, base_variant in COMPARISON_VARIANTS:
+            ts, base = designs[ts_key][ts_variant], designs[baseline][base_variant]
+            te, be = _energy(ts), _energy(base)
+            name = (f"term_serial{'+codec' if ts_variant == 'codec' else ''} vs {baseline}"
+                    f"{'+codec' if base_variant == 'codec' else ''}")  # fmt: skip
+            out[name] = {
+                "baseline": baseline,
+                "term_serial_codec": ts_variant == "codec",
+                "baseline_codec": base_variant == "codec",
+                "speedup": {p: _ratio(base["cycles"][p], c) for p, c in ts["cycles"].items()},
+                "energy_efficiency_compute": _ratio(be["compute_pj"], te["compute_pj"]),
+                "energy_efficiency_compute_sram": _ratio(
+                    be["compute_pj"] + be["sram_pj"], te["compute_pj"] + te["sram_pj"]
+                ),
+                "energy_efficiency_total": _ratio(be["total_pj"], te["total_pj"]),
+                "term_serial_energy_pj": te,
+                "baseline_energy_pj": be,
+            }
+    return out
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -136,4 +205,11 @@ def total(results: Iterable[OpResult], layer: str = "total") -> OpResult:
     return OpResult(**{**{f.name: getattr(out, f.name) for f in fields(out)}, "layer": layer})
 
 
-__all__ = ["OpResult", "total"]
+__all__ = [
+    "COMPARISON_VARIANTS",
+    "SWEEP_POLICY",
+    "TERM_CLASSES",
+    "OpResult",
+    "compare_designs",
+    "total",
+]

@@ -1,26 +1,30 @@
 """Simulate a whole trace: every (layer, operation) entry, their total, and the JSON report.
 
 `simulate_trace(folder, config)` reads a trace store (`thrifty.trace.open`), simulates each
-entry with `simulate_operation` (in a process pool when `jobs` > 1: operations are independent),
-and returns a `Simulation`, whose `total` is the sum of its records. `write_simulation` writes
-`simulation.json` with the config and provenance embedded.
+entry with `simulate_operation` (in a process pool when `jobs` > 1, or on a Dask cluster when
+given a `scheduler` address: operations are independent), and returns a `Simulation`, whose
+`total` is the sum of its records. `write_simulation` writes `simulation.json` with the config
+and provenance embedded.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from thrifty._io import write_json_atomic
 from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
-from thrifty.errors import SimulationError
+from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import HardwareConfig
-from thrifty.hw.cost.area import AreaReport, iso_area_tiles
+from thrifty.hw.cost.area import iso_area_tiles
+from thrifty.hw.cost.iso_area import AreaReport
+from thrifty.hw.sim.distributed import shared_folder, simulate_on_cluster
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
 from thrifty.trace.config import OPS
@@ -50,27 +54,48 @@ class Simulation:
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: schema version, layers, total, by_op, area, config, provenance."""
         conf = self.config.sampling.confidence
-        base_tiles = self.config.tile.tiles
         return {
             "schema_version": SIMULATION_SCHEMA_VERSION,
             "source": self.source,
             "layers": [r.to_dict(conf) for r in self.layers],
             "total": self.total.to_dict(conf),
             "by_op": {op: r.to_dict(conf) for op, r in self.by_op().items()},
-            "area": {
-                "term_serial_pe_ge": asdict(self.area.term_serial)["components_ge"],
-                "bit_parallel_pe_ge": asdict(self.area.bit_parallel)["components_ge"],
-                "term_serial_pe_total_ge": self.area.term_serial.total_ge,
-                "bit_parallel_pe_total_ge": self.area.bit_parallel.total_ge,
-                "model_ratio": self.area.model_ratio,
-                "ratio": self.area.ratio,
-                "baseline_tiles": base_tiles,
-                "term_serial_tiles": iso_area_tiles(base_tiles, self.area.ratio)
-                if self.config.area.iso_area
-                else base_tiles,
-            },
+            "area": area_summary(self.area, self.config),
             **provenance(self.config, self.config.sampling.seed),
         }
+
+
+def area_summary(area: AreaReport, config: HardwareConfig) -> dict[str, Any]:
+    """The report's `area` section: the headline ratio, both baselines, provenance, hand count.
+
+    `ratio`, `term_serial_tiles` and `source` are the headline baseline's; `baselines` holds
+    each baseline's PE areas (µm²), ratio, tiles and source; `hand_count_pe_ge` the hand-count
+    components of every PE (NAND2 gate equivalents), the documented cross-check.
+    """
+    base_tiles = config.tile.tiles
+
+    def tiles(ratio: float) -> int:
+        return iso_area_tiles(base_tiles, ratio) if config.area.iso_area else base_tiles
+
+    baselines = {
+        name: {**b.to_dict(), "term_serial_tiles": tiles(b.ratio)}
+        for name, b in area.baselines.items()
+    }
+    head = baselines[area.headline]
+    return {
+        "baseline": area.headline,
+        "ratio": head["ratio"],
+        "source": head["source"]["description"],
+        "baseline_tiles": base_tiles,
+        "term_serial_tiles": head["term_serial_tiles"],
+        "iso_area": config.area.iso_area,
+        "baselines": baselines,
+        "hand_count_pe_ge": {
+            name: {**pe.components_ge, "total_ge": pe.total_ge}
+            for name, pe in area.hand_count_ge.items()
+        },
+        "notes": list(area.notes),
+    }
 
 
 def _simulate_one(args: tuple[Any, ...]) -> OpResult:
@@ -97,12 +122,30 @@ def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulati
 
 
 @preserved_process_state()
-def simulate_trace(folder: str | Path, config: HardwareConfig, jobs: int = 1) -> Simulation:
-    """Simulate every entry of the trace store in `folder`; `jobs` processes (0: all cores)."""
+def simulate_trace(
+    folder: str | Path, config: HardwareConfig, jobs: int = 1, scheduler: str | None = None
+) -> Simulation:
+    """Simulate every entry of the trace store in `folder`; `jobs` processes (0: all cores).
+
+    `scheduler`: the address of a Dask scheduler (e.g. "tcp://10.0.0.5:8786"); its workers
+    simulate the entries, reading the store from the same `folder` path (a shared file system),
+    and the result is identical to a local run. Needs `pip install "thrifty[dask]"`.
+    """
     from thrifty.trace import open as open_trace
 
     trace = open_trace(folder)
     entries = list(trace)
+    if scheduler is not None and jobs != 1:
+        raise ConfigError(
+            f"jobs = {jobs} and scheduler = {scheduler!r} were both given; the Dask "
+            "workers set the parallelism, so pass only the scheduler"
+        )
+    if scheduler is not None and entries:  # an empty trace fails below without connecting
+        shared = shared_folder(folder)
+        tasks = [(i, e.layer, e.op, e.epoch, e.step, shared, None, config)
+                 for i, e in enumerate(entries)]  # fmt: skip
+        records = simulate_on_cluster(_simulate_one, tasks, scheduler)
+        return _finish(records, config, str(folder))
     if jobs == 0:
         jobs = os.cpu_count() or 1
     if jobs <= 1 or len(entries) <= 1:
@@ -126,7 +169,10 @@ def _finish(records: list[OpResult], config: HardwareConfig, source: str) -> Sim
         raise SimulationError(
             f"trace {source!r} holds no entries to simulate; capture at least one layer operation"
         )
-    return Simulation(tuple(records), total(records), accelerator_area(config), config, source)
+    area = accelerator_area(config)
+    for note in area.notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return Simulation(tuple(records), total(records), area, config, source)
 
 
 def write_simulation(simulation: Simulation, out_dir: str | Path) -> Path:
