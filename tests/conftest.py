@@ -36,3 +36,13 @@ def _seed_everything() -> None:
 
     np.random.seed(0)
     random.seed(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Pin torch to one thread for a test whose exact numbers depend on the thread count (float
+    sums split differently across threads), and restore the count afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -43,17 +43,35 @@ def parse_config(cls: type[ConfigT], data: Mapping[str, Any] | None, where: str)
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file holding a mapping; a missing file or bad YAML is a ConfigError naming it."""
+    """Read a YAML file holding a mapping; a missing, unreadable, non-UTF-8 file or bad YAML is
+    a ConfigError naming it. An empty file (or one of comments only) gives an empty mapping:
+    the defaults; `is_empty_config` lets a command say so."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config {str(path)!r} is a directory; pass the path of a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; pass the path of a YAML file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {str(path)!r} is not UTF-8 text (byte 0x{error.object[error.start]:02x}"
+            f" at offset {error.start}): it may be binary or damaged; pass a YAML file"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {error}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     return dict(data)
+
+
+def is_empty_config(path: str | Path) -> bool:
+    """Whether the config file at `path` sets nothing (empty, or comments only)."""
+    return not read_yaml_mapping(path)
 
 
 def load_yaml_config(cls: type[ConfigT], path: str | Path) -> ConfigT:

@@ -40,6 +40,10 @@ class SimulationError(ThriftyError, ValueError):
     """A layer or trace cannot be mapped onto the simulated accelerator."""
 
 
+class TrainingError(ThriftyError, ArithmeticError):
+    """Training cannot go on: the loss or the weights became NaN or infinite."""
+
+
 class SynthesisError(ThriftyError, RuntimeError):
     """Logic synthesis cannot run or failed: Yosys missing, a malformed cell library, ..."""
 

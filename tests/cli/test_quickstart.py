@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import typer
 from typer.testing import CliRunner
 
+from tests.report._reports import sample_report_dict
 from thrifty.cli import quickstart as commands
-from thrifty.quickstart import pipeline
+from thrifty.quickstart import load_report, pipeline
 
 
 def _app() -> typer.Typer:
@@ -28,7 +29,11 @@ def test_options_reach_run_quickstart(monkeypatch, tmp_path) -> None:
 
     def fake(out, fast, progress, overrides):
         calls.append((out, fast, progress, overrides))
-        return SimpleNamespace(report_json=out / "report.json", report_html=out / "report.html")
+        return SimpleNamespace(
+            report=load_report(sample_report_dict()),  # --no-progress prints its result lines
+            report_json=out / "report.json",
+            report_html=out / "report.html",
+        )
 
     monkeypatch.setattr(pipeline, "run_quickstart", fake)
     runner = CliRunner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
@@ -52,6 +53,7 @@ def _train(model, x, y, optimizer, steps, regularizer=None) -> None:
         optimizer.step()
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_digits_learns_fewer_bits_at_float_accuracy() -> None:
     x_train, y_train, x_test, y_test = _data()
     model = _model()

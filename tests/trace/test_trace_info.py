@@ -112,3 +112,11 @@ def test_terms_use_thrifty_numerics_encodings_when_present():
     expected = [len(numerics.reference_terms(int(m), "naf")) for m in significands]
     assert count(significands).tolist() == expected
     assert max(expected) == 5  # NAF needs at most 5 terms for an 8-bit significand
+
+
+def test_cli_info_table_fits_the_terminal_width(store):
+    result = CliRunner().invoke(app, ["trace", "info", str(store)], env={"COLUMNS": "72"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("backward_weight" in line for line in lines)
+    assert max(len(line) for line in lines) <= 72

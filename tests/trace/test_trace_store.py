@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -143,3 +144,23 @@ def test_manifest_describes_every_entry(tmp_path):
     trace = tt.open(folder)
     assert repr(trace).startswith("Trace(5 entries")
     assert "activation: float32[2, 6]" in repr(next(iter(trace)).tensors)
+
+
+def test_a_hand_edited_tensor_shape_in_the_manifest_is_detected(tmp_path):
+    folder = _store(tmp_path)
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    ref = manifest["entries"][0]["tensors"]["weight"]
+    true_shape = list(ref["shape"])
+    ref["shape"] = [true_shape[0] + 1, *true_shape[1:]]
+    manifest_path.write_text(json.dumps(manifest))
+    entry = next(iter(tt.open(folder)))
+    assert entry.tensors.info("weight")["shape"] == ref["shape"]  # no tensor read yet
+    with pytest.raises(
+        TraceError,
+        match=re.escape(f"manifest {str(manifest_path)!r} says tensor 'weight' is float32")
+        + re.escape(f"{ref['shape']}, but ")
+        + ".* holds "
+        + re.escape(f"float32{true_shape}: the manifest was edited or damaged"),
+    ):
+        entry.tensors["weight"]

@@ -7,10 +7,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.train._runs import TINY, popen, write_config
-from thrifty.train import TrainConfig, train
+from thrifty.train import Reporter, TrainConfig, train
 
 #: Long enough (150 steps of a tiny model) that the kill lands mid-run.
 RESUME_RUN = {
@@ -26,13 +27,15 @@ def _records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the killed CLI run used one thread too
 def test_killed_run_resumes_bit_identical(tmp_path: Path) -> None:
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     config = write_config(tmp_path / "c.yaml", RESUME_RUN)
     process = popen("train", str(config), "--out", str(killed))
-    deadline = time.monotonic() + 90
     # Kill once the first epoch is recorded and a checkpoint exists: mid-run, mid-epoch likely.
-    while time.monotonic() < deadline and process.poll() is None:
+    # No deadline of its own (pytest-timeout bounds the test): on a loaded machine the first
+    # epoch can take minutes, and a fixed wait made the test fail there.
+    while process.poll() is None:
         if (killed / "metrics.jsonl").exists() and (killed / "checkpoint.pt").exists():
             break
         time.sleep(0.005)
@@ -54,3 +57,33 @@ def test_killed_run_resumes_bit_identical(tmp_path: Path) -> None:
     assert state_a.keys() == state_b.keys()
     for key in state_a:
         torch.testing.assert_close(state_a[key], state_b[key], atol=0, rtol=0)
+
+
+class _StopAfter(Reporter):
+    """Records messages; raises at the given step, as if the run were interrupted there."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.stop_at, self.steps, self.messages = stop_at, 0, []
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+    def step(self, loss: float) -> None:
+        self.steps += 1
+        if self.steps == self.stop_at:
+            raise KeyboardInterrupt
+
+
+def test_resume_says_where_it_resumes(tmp_path: Path) -> None:
+    # 256 examples / 32 = 8 steps per epoch; checkpoints every 5 steps: the last one before
+    # step 11 is at step 10, that is step 2 of the float phase's second epoch.
+    config = TrainConfig.model_validate(
+        {**TINY, "out": str(tmp_path / "run"), "checkpoint": {"every_steps": 5}}
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(config, reporter=_StopAfter(stop_at=11))
+    reporter = _StopAfter()
+    train(config, resume=True, reporter=reporter)
+    assert reporter.messages == [
+        "resuming from step 10 of phase 'float' (8 steps per epoch; 10 steps done over all phases)"
+    ]

@@ -60,18 +60,21 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
+        from thrifty._config import is_empty_config
         from thrifty.hw.sim.simulation import simulate_trace, write_simulation
         from thrifty.report.simulation_plots import write_simulation_plots
         from thrifty.report.simulation_table import area_lines, comparison_table, simulation_table
 
         config = with_overrides(load_hardware_config(arch), set_ or [])
+        if Path(arch).is_file() and is_empty_config(arch):
+            typer.echo(f"note: config {arch!r} is empty: the defaults are used", err=True)
         if sample is not None:
             config = with_overrides(config, [f"sampling.fraction={sample!r}"], "--sample")
         simulation = simulate_trace(trace_folder, config, jobs=jobs, scheduler=scheduler)
         out_dir = out if out is not None else trace_folder / "simulation"
         path = write_simulation(simulation, out_dir)
         report = simulation.to_dict()
-        console = Console(width=max(Console().width, 140))
+        console = Console()  # the terminal's width: rich wraps cells to fit
         console.print(simulation_table(report))
         console.print(comparison_table(report))
         for line in area_lines(report):

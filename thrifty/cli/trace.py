@@ -27,7 +27,11 @@ def _render(summary: dict[str, Any]) -> None:
 
     table = Table(title=f"trace {summary['folder']}: {summary['entries']} entries")
     for column in ("layer", "op", "n", "operands (A · B → out)", "MACs", "bytes"):
-        table.add_column(column, justify="right" if column in ("n", "MACs", "bytes") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("n", "MACs", "bytes") else "left",
+            no_wrap=column in ("layer", "op"),  # names stay whole; the other cells wrap
+        )
     for column in ("zeros A/B", "exponents A / B", "terms A/B"):
         table.add_column(column, justify="right")
     for row in summary["rows"]:
@@ -45,7 +49,7 @@ def _render(summary: dict[str, Any]) -> None:
             f"{_exponents(sa)} / {_exponents(sb)}",
             f"{sa['mean_terms']:.2f} / {sb['mean_terms']:.2f}",
         )
-    console = Console(width=200)
+    console = Console()  # the terminal's width: rich wraps cells to fit
     console.print(table)
     console.print(f"terms per value: {summary['term_encoding']}; zeros count 0 terms")
     for reason in summary["stopped"]:

@@ -37,6 +37,7 @@ def train_command(
     """Train a model with the two-phase recipe: float, learn bitlengths, freeze + fine-tune."""
     from rich.console import Console
 
+    from thrifty._config import is_empty_config
     from thrifty.cli.progress import ConsoleReporter
     from thrifty.report import layer_table
     from thrifty.train.config import load_train_config
@@ -45,6 +46,8 @@ def train_command(
     from thrifty.train.recipe import SUMMARY_FILE, train
 
     train_config = load_train_config(config, set_ or [], out)  # every section validated here
+    if is_empty_config(config):
+        typer.echo(f"note: config {str(config)!r} is empty: the defaults are used", err=True)
     Console(stderr=True).print(f"run folder: {train_config.out}")
     if nproc > 1:
         spawn(_rank_main, (train_config.model_dump(mode="json"), resume), nproc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,34 @@ IDX_FILES = {
 }
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped for `.gz`; any read or decompression failure is a DataError
+    naming the file (a truncated gzip stream raises EOFError, which a CLI would turn into a bare
+    "Aborted!")."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise DataError(f"{str(path)!r} is a directory; an IDX file was expected there") from None
+    except OSError as error:
+        raise DataError(f"cannot read IDX file {str(path)!r}: {error.strerror or error}") from None
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except EOFError:
+        problem = "the gzip stream ends early: the file is truncated"
+    except (gzip.BadGzipFile, zlib.error) as error:
+        problem = f"the gzip data is corrupted ({error})"
+    raise DataError(
+        f"{str(path)!r} cannot be decompressed: {problem}; reinstall the data set (e.g. "
+        "`apt-get install --reinstall dataset-fashion-mnist`) or replace the file"
+    )
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (optionally gzipped) into a uint8 array of its declared shape."""
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    raw = _read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{str(path)!r} is not an IDX file: it must start with two zero bytes")
     if raw[2] != IDX_UBYTE:

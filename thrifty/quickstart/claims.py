@@ -403,6 +403,17 @@ def evaluate_claims(
     ]
 
 
+def claim_line(claim: Claim) -> str:
+    """One console line: the claim's verdict, then the first sentence of its reason (the full
+    sentence is in report.json and report.html)."""
+    verdict = "held" if claim.held else "NOT held"
+    reason = claim.sentence.split(". ")[0].rstrip(".")
+    for prefix in ("Held: ", "Not held: "):
+        reason = reason.removeprefix(prefix)
+    against = f" against {claim.baseline}" if claim.baseline else ""
+    return f"claim {claim.number}{against}: {verdict}: {reason}"
+
+
 def with_claims(report: QuickstartReport | Mapping[str, Any]) -> QuickstartReport:
     """`report` with its `claims` (re)evaluated from its own numbers."""
     report = _as_report(report)
@@ -414,6 +425,7 @@ __all__ = [
     "below_one_note",
     "break_even_area_ratio",
     "claim_iso_area",
+    "claim_line",
     "claim_per_layer_precision",
     "claim_pruning_and_quantization",
     "deciding_policies",

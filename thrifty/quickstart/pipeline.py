@@ -26,6 +26,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from thrifty._config import with_overrides
 from thrifty._io import write_json_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits
 from thrifty.errors import ConfigError, SimulationError
@@ -33,7 +34,7 @@ from thrifty.hw.config import SYNC_POLICIES
 from thrifty.hw.sim.simulation import Simulation
 from thrifty.quickstart.assemble import baseline_areas, build_variant, window_result
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
-from thrifty.quickstart.claims import with_claims
+from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
 from thrifty.quickstart.stages import (
     HARDWARE_PRESET,
@@ -181,6 +182,7 @@ def model_is_ours(stages: QuickstartStages) -> bool:
     return stages.build_model is QuickstartStages().build_model
 
 
+@preserved_process_state()
 def run_quickstart(
     out_dir: str | Path,
     fast: bool = False,
@@ -300,8 +302,7 @@ def run_quickstart(
             "writing report.html", write_html_report, report, out_dir / "report.html"
         )
         for claim in report.claims:
-            against = f" against {claim.baseline}" if claim.baseline else ""
-            display.note(f"claim {claim.number}{against}: {'held' if claim.held else 'NOT held'}")
+            display.note(claim_line(claim))
     seconds = time.perf_counter() - start
     if seconds > budget.wall_seconds:
         warnings.warn(

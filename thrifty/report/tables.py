@@ -27,12 +27,19 @@ def _cell(value: Any) -> str:
 
 
 def layer_table(summary: dict[str, Any], title: str | None = None) -> Table:
-    """A rich Table of `summary['layers']` with the means in the caption."""
+    """A rich Table of `summary['layers']` (and of `weight_sparsity` for a pruned run), with
+    the means in the caption."""
     table = Table(title=title)
-    for _, header in LAYER_COLUMNS:
+    # A pruned run has no learned bits but a weight sparsity per layer: show it as a column.
+    sparsity: dict[str, float] = summary.get("weight_sparsity") or {}
+    layers = list(summary.get("layers") or []) or [{"name": name} for name in sparsity]
+    columns = LAYER_COLUMNS + ((("weight_sparsity", "weight sparsity"),) if sparsity else ())
+    for _, header in columns:
         table.add_column(header, justify="left" if header == "layer" else "right")
-    for layer in summary.get("layers") or []:
-        table.add_row(*(_cell(layer.get(key)) for key, _ in LAYER_COLUMNS))
+    for layer in layers:
+        fraction = sparsity.get(layer.get("name", ""))
+        cells = {**layer, "weight_sparsity": None if fraction is None else f"{fraction:.1%}"}
+        table.add_row(*(_cell(cells.get(key)) for key, _ in columns))
     means = [
         f"{key} {_cell(summary.get(key))}"
         for key in ("mean_weight_bits", "mean_activation_bits", "mean_bits")

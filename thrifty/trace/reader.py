@@ -19,6 +19,7 @@ from safetensors.torch import load as safetensors_load
 
 from thrifty.errors import TraceError
 from thrifty.trace.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME
+from thrifty.trace.geometry import dtype_name
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -88,7 +89,22 @@ class LazyTensors(Mapping[str, torch.Tensor]):
                     f"this entry holds {sorted(self._refs)}, not {name!r} (see OP_TENSORS)"
                 )
             ref = self._refs[name]
-            self._loaded[name] = self._store.load_file(ref["file"])[ref["key"]]
+            tensors = self._store.load_file(ref["file"])
+            manifest = str(self._store.folder / MANIFEST_NAME)
+            if ref["key"] not in tensors:
+                raise TraceError(
+                    f"trace manifest {manifest!r} names tensor {ref['key']!r} in "
+                    f"{ref['file']!r}, which does not hold it: the manifest is damaged"
+                )
+            tensor = tensors[ref["key"]]
+            if list(tensor.shape) != list(ref["shape"]) or dtype_name(tensor.dtype) != ref["dtype"]:
+                raise TraceError(
+                    f"trace manifest {manifest!r} says tensor {ref['key']!r} is "
+                    f"{ref['dtype']}{list(ref['shape'])}, but {ref['file']!r} holds "
+                    f"{dtype_name(tensor.dtype)}{list(tensor.shape)}: the manifest was edited or "
+                    "damaged; capture the trace again"
+                )
+            self._loaded[name] = tensor
         return self._loaded[name]
 
     def __iter__(self) -> Iterator[str]:

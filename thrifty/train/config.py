@@ -174,6 +174,13 @@ class TrainConfig(FrozenConfig):
         description="Round each layer's output gradient to a fixed significand width in every "
         "phase; None: float32 gradients.",
     )
+    nonfinite_loss: Literal["stop", "skip"] = Field(
+        "stop",
+        description="A training step whose loss is NaN or infinite: stop (raise TrainingError "
+        "naming phase, epoch and step; the run folder keeps its last good checkpoint) or skip "
+        "(no update for that batch; summary.json counts them in skipped_steps). Single-process "
+        "runs only for skip.",
+    )
 
     @model_validator(mode="after")
     def _pruning_has_a_float_phase_to_itself(self) -> TrainConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ def train_epoch(
     distill: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     before_step: Callable[[int], None] | None = None,
     after_step: Callable[[int, float], None] | None = None,
+    on_nonfinite: Callable[[int, float], None] | None = None,
 ) -> EpochTotals:
     """Train one epoch from batch `start_step`, adding to `totals` (task loss and accuracy).
 
@@ -73,7 +75,8 @@ def train_epoch(
     (knowledge distillation; totals still record the task loss). `extra_loss` (the bitlength
     regularizer) is added to it; `before_step(step)`
     runs before every step (trace capture) and `after_step(step, loss)` after every optimizer
-    step (progress, step checkpoints).
+    step (progress, step checkpoints). A NaN or infinite loss calls `on_nonfinite(step, loss)`
+    before any update: it raises to stop, or returns to skip the batch (no update, no totals).
     """
     model.train()
     batches = train_batches(
@@ -96,6 +99,12 @@ def train_epoch(
         loss = task if distill is None else distill(images, logits, task)
         if extra_loss is not None:
             loss = loss + extra_loss()
+        loss_value = float(loss.detach().item())
+        if not math.isfinite(loss_value) and on_nonfinite is not None:
+            on_nonfinite(step, loss_value)  # raises, or returns to skip this batch
+            if after_step is not None:
+                after_step(step, loss_value)
+            continue
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -9,6 +9,7 @@
                     `phases.float.checkpoint` of other runs);
 - `model.pt`        the final model's state dict;
 - `bitlengths.json` per-layer bitlengths and the means; `summary.json` the results;
+- `run.lock`        the PID of the process running in the folder (thrifty.train.run_lock);
 - `trace/<phase>/`  with a `trace:` section, the captured training operands of each phase
                     (thrifty.trace; `epochs` there count from 0 over all phases).
 
@@ -35,9 +36,10 @@ import torch
 from torch import nn
 
 from thrifty._io import atomic_path, write_json_atomic, write_text_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.data import DataSplits, load_data, steps_per_epoch
-from thrifty.errors import CheckpointError, ConfigError
+from thrifty.errors import CheckpointError, ConfigError, TrainingError
 from thrifty.models import build_model
 from thrifty.quant import BitlengthRegularizer, freeze, param_groups, quantize, summary
 from thrifty.trace import capture
@@ -57,6 +59,7 @@ from thrifty.train.loop import EpochTotals, evaluate, train_epoch
 from thrifty.train.pretrained import load_pretrained
 from thrifty.train.progress import Reporter
 from thrifty.train.pruning import MagnitudePruner, make_permanent
+from thrifty.train.run_lock import RunLock
 
 #: The recipe's phases, in order.
 PHASES = ("float", "learn", "finetune")
@@ -83,6 +86,7 @@ class RunState:
     totals: EpochTotals = field(default_factory=EpochTotals)
     records: list[dict[str, Any]] = field(default_factory=list)
     float_accuracy: float | None = None
+    skipped_steps: int = 0  # steps whose loss was not finite, with nonfinite_loss: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +97,7 @@ class RunState:
             "totals": self.totals.as_list(),
             "records_json": json.dumps(self.records),
             "float_accuracy": self.float_accuracy,
+            "skipped_steps": self.skipped_steps,
         }
 
     @classmethod
@@ -106,6 +111,7 @@ class RunState:
             totals=EpochTotals(loss_sum, correct, count),
             records=json.loads(data["records_json"]),
             float_accuracy=data["float_accuracy"],
+            skipped_steps=data.get("skipped_steps", 0),
         )
 
 
@@ -262,6 +268,16 @@ class _Run:
                 f"{', '.join(diffs)}; resume with the same config (see config.yaml in the run)"
             )
         self.state = RunState.from_dict(payload["state"])
+        if self.env.is_main:
+            state = self.state
+            steps = steps_per_epoch(
+                len(self.data.train), self.config.data.batch_size, self.env.world_size
+            )
+            self.reporter.message(
+                f"resuming from step {state.epoch * steps + state.step} of phase "
+                f"{state.phase!r} ({steps} steps per epoch; {state.global_step} steps done over "
+                "all phases)"
+            )
         self._set_structure(self.state.phase)
         if self.pruner is not None and payload.get("pruning"):
             self.pruner.load_state_dict(payload["pruning"])
@@ -269,8 +285,38 @@ class _Run:
         self.payload = payload
 
     # -- output -----------------------------------------------------------------------------
+    def _check_finite_weights(self) -> None:
+        """Refuse to checkpoint NaN or infinite weights: the folder keeps the last good state."""
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingError(
+                f"the weights became NaN or infinite ({', '.join(bad[:3])}"
+                f"{', ...' if len(bad) > 3 else ''}) in phase {self.state.phase!r} after "
+                f"{self.state.epoch} epochs and {self.state.step} steps of its next epoch; "
+                f"{self._kept()} lower optimizer.lr (or the phase's lr) and train again"
+            )
+
+    def _kept(self) -> str:
+        """What the run folder still holds, for the messages of a stopped run."""
+        if self.checkpoint_path.exists():
+            return f"{str(self.checkpoint_path)!r} keeps the last good state;"
+        return "no checkpoint was written yet;"
+
+    def _nonfinite_loss(self, phase: str, epoch: int, epochs: int, steps: int, step: int,
+                        loss: float) -> None:  # fmt: skip
+        """A step's loss is NaN or infinite: stop with a named error, or count a skipped step."""
+        if self.config.nonfinite_loss == "skip":
+            self.state.skipped_steps += 1
+            return
+        raise TrainingError(
+            f"the loss became {loss} in phase {phase!r}, epoch {epoch + 1}/{epochs}, step "
+            f"{step + 1}/{steps}; training stopped and {self._kept()} lower optimizer.lr (or the "
+            "phase's lr), or set nonfinite_loss=skip to skip such steps"
+        )
+
     def _write_checkpoint(self, optimizer, scheduler, regularizer) -> None:
         state = self.state
+        self._check_finite_weights()
         if self.env.enabled:
             # Rank 0 stores the epoch's totals over all ranks; the others resume from zero.
             summed = all_reduce_sum(state.totals.as_list(), self.device, self.env)
@@ -466,6 +512,9 @@ class _Run:
             distill=self.distiller,
             before_step=before_step if trace is not None else None,
             after_step=after_step,
+            on_nonfinite=lambda step, loss: self._nonfinite_loss(
+                phase, epoch, epochs, steps, step, loss
+            ),
         )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
@@ -548,6 +597,7 @@ class _Run:
             "epochs": len(self.state.records),
             "world_size": self.env.world_size,
             "ranks_identical": consistent,
+            "skipped_steps": self.state.skipped_steps,
             **provenance(self.config, self.config.seed),
         }
         if self.env.is_main:
@@ -562,6 +612,7 @@ def _epoch_key(phase: str, epoch: int) -> int:
     return PHASES.index(phase) * 100_000 + epoch
 
 
+@preserved_process_state()
 def train(
     config: TrainConfig,
     *,
@@ -577,6 +628,7 @@ def train(
     With `resume`, continue from the folder's last checkpoint; the config must be the one the
     run started with.
     In a process group (`--nproc`, torchrun), every rank calls this; rank 0 writes files.
+    Thread counts, global random states and warnings filters are as they were on return.
 
     Two seams let a caller bring its own pieces instead of the config's:
 
@@ -592,9 +644,22 @@ def train(
     device = resolve_device(config.device, env)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if env.enabled and config.nonfinite_loss == "skip":
+        raise ConfigError(
+            "nonfinite_loss=skip works in single-process runs only (ranks would disagree on "
+            "which steps to skip); use nonfinite_loss=stop with several processes"
+        )
     init_process_group(env, config.distributed.backend, device)
+    # Rank 0 owns the run folder (it alone writes there): the lock comes before any file.
+    lock = RunLock(config.out) if env.is_main else contextlib.nullcontext()
     try:
-        return _Run(config, resume, reporter, env, device, data, model).run()
+        with lock:
+            if isinstance(lock, RunLock) and lock.previous_holder is not None:
+                reporter.message(
+                    f"took over the lock of {str(lock.path)!r} from process "
+                    f"{lock.previous_holder}, which no longer runs"
+                )
+            return _Run(config, resume, reporter, env, device, data, model).run()
     finally:
         reporter.close()
         destroy_process_group()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from thrifty._process_state import preserved_thread_counts
 from thrifty.errors import ConfigError, NumericsError
 from thrifty.hw.pe.config import PEConfig
 from thrifty.hw.pe.fast import matmul_kernel
@@ -64,7 +65,8 @@ def pe_matmul(
     step_cycles = np.zeros((m, n, steps), dtype=np.uint8)
     if m and n:
         params, count_from, value_from = kernel_arguments(config)
-        matmul_kernel(a2, bt, params, count_from, value_from, values, base, stats, step_cycles)
+        with preserved_thread_counts():  # numba's OpenMP pool resets torch's threads
+            matmul_kernel(a2, bt, params, count_from, value_from, values, base, stats, step_cycles)
     return MatmulResult(
         value=values,
         baseline_value=base,

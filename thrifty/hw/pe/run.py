@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from thrifty._process_state import preserved_thread_counts
 from thrifty.errors import NumericsError
 from thrifty.hw.pe.config import PEConfig
 from thrifty.hw.pe.fast import pairs_kernel
@@ -109,7 +110,8 @@ def run_pe(
         steps = -(-k // config.lanes)
         step_cycles = np.zeros((rows, steps), dtype=np.uint8)
         params, count_from, value_from = kernel_arguments(config)
-        pairs_kernel(a2, b2, params, count_from, value_from, values, base, stats, step_cycles)
+        with preserved_thread_counts():  # numba's OpenMP pool resets torch's threads
+            pairs_kernel(a2, b2, params, count_from, value_from, values, base, stats, step_cycles)
     steps_per_row = -(-k // config.lanes)
     return PEResult(
         value=values.reshape(batch),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty._io import write_json_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
 from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import HardwareConfig
@@ -108,6 +109,7 @@ def _simulate_one(args: tuple[Any, ...]) -> OpResult:
     return OpResult(**{**result.__dict__, "epoch": epoch, "step": step})
 
 
+@preserved_process_state()
 def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulation:
     """Simulate in-memory entries (objects or mappings with layer, op, geometry, tensors)."""
     records = []
@@ -119,6 +121,7 @@ def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulati
     return _finish(records, config, "entries")
 
 
+@preserved_process_state()
 def simulate_trace(
     folder: str | Path, config: HardwareConfig, jobs: int = 1, scheduler: str | None = None
 ) -> Simulation:
