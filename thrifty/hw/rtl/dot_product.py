@@ -26,12 +26,9 @@ from thrifty.hw.rtl.float_add import AccumulatorAdd
 from thrifty.hw.rtl.term_serial import step_sum_width
 
 
-class DotProductPE(Elaboratable):
-    """`lanes` bfloat16 products aligned in the PE's window, one step and one rounding per cycle.
-
-    Ports: `a`, `b` (16 bits per lane) are read every cycle; `clear` zeroes the accumulator
-    instead; `acc` is the accumulator register.
-    """
+class BitParallelPorts(Elaboratable):
+    """The ports every bit-parallel PE shares: `a`, `b` (16 bits per lane) are read every
+    cycle; `clear` zeroes the accumulator instead; `acc` is the accumulator register."""
 
     def __init__(self, config: PEConfig) -> None:
         self.config = config
@@ -42,6 +39,11 @@ class DotProductPE(Elaboratable):
 
     def ports(self) -> list[Signal]:
         return [self.a, self.b, self.clear, *self.acc.fields()]
+
+
+class DotProductPE(BitParallelPorts):
+    """`lanes` bfloat16 products aligned in the PE's window, one step and one rounding per cycle
+    (ports: `BitParallelPorts`)."""
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

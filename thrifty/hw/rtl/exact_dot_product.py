@@ -15,10 +15,10 @@ default: its area is an upper bound no one would build, and Yosys needs minutes 
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 
-from thrifty.hw.pe.config import PEConfig
-from thrifty.hw.rtl.bf16 import PRODUCT_LSB_OFFSET, Accumulator, decode
+from thrifty.hw.rtl.bf16 import PRODUCT_LSB_OFFSET, decode
+from thrifty.hw.rtl.dot_product import BitParallelPorts
 from thrifty.hw.rtl.rounding import RoundToAccumulator
 
 GRID_LSB = 2 - PRODUCT_LSB_OFFSET  # weight of the lowest product bit: exponent fields 1 + 1
@@ -30,22 +30,9 @@ def grid_width(lanes: int) -> int:
     return PRODUCT_MAX_OFFSET + 16 + lanes.bit_length() + 1
 
 
-class ExactDotProductPE(Elaboratable):
-    """`lanes` bfloat16 products and the accumulator, summed exactly, one rounding per cycle.
-
-    Ports: `a`, `b` (16 bits per lane) are read every cycle; `clear` zeroes the accumulator
-    instead; `acc` is the accumulator register.
-    """
-
-    def __init__(self, config: PEConfig) -> None:
-        self.config = config
-        self.a = Signal(16 * config.lanes)
-        self.b = Signal(16 * config.lanes)
-        self.clear = Signal()
-        self.acc = Accumulator(config.accumulator_bits, "acc")
-
-    def ports(self) -> list[Signal]:
-        return [self.a, self.b, self.clear, *self.acc.fields()]
+class ExactDotProductPE(BitParallelPorts):
+    """`lanes` bfloat16 products and the accumulator, summed exactly, one rounding per cycle
+    (ports: `BitParallelPorts`)."""
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
