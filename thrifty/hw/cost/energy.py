@@ -41,6 +41,17 @@ class Activity:
     outputs: int = 0
 
 
+def _leakage_and_memory(
+    a: Activity, cycles: float, pes: int, pe_area_ge: float, table: EnergyConfig
+) -> dict[str, float]:
+    """The entries every design pays the same way: leakage by area and time, SRAM and DRAM bits."""
+    return {
+        "leakage_pj": pes * cycles * pe_area_ge / 1000.0 * table.leakage_pj_per_kge_cycle,
+        "sram_pj": a.sram_bits * table.sram_bit_pj,
+        "dram_pj": a.offchip_bits * table.dram_bit_pj,
+    }
+
+
 def term_serial_energy(
     activity: Activity, cycles: float, pes: int, pe_area_ge: float, table: EnergyConfig
 ) -> dict[str, float]:
@@ -52,9 +63,7 @@ def term_serial_energy(
         "idle_lanes_pj": idle_lane_cycles * table.idle_lane_pj,
         "exponent_pj": a.pe_steps * a.lanes * table.exponent_lane_pj,
         "accumulator_pj": a.pe_steps * table.accumulator_pj,
-        "leakage_pj": pes * cycles * pe_area_ge / 1000.0 * table.leakage_pj_per_kge_cycle,
-        "sram_pj": a.sram_bits * table.sram_bit_pj,
-        "dram_pj": a.offchip_bits * table.dram_bit_pj,
+        **_leakage_and_memory(a, cycles, pes, pe_area_ge, table),
     }
 
 
@@ -69,9 +78,7 @@ def bit_parallel_energy(
         "idle_lanes_pj": 0.0,
         "exponent_pj": a.pe_steps * a.lanes * table.exponent_lane_pj,
         "accumulator_pj": a.pe_steps * table.accumulator_pj,
-        "leakage_pj": pes * cycles * pe_area_ge / 1000.0 * table.leakage_pj_per_kge_cycle,
-        "sram_pj": a.sram_bits * table.sram_bit_pj,
-        "dram_pj": a.offchip_bits * table.dram_bit_pj,
+        **_leakage_and_memory(a, cycles, pes, pe_area_ge, table),
     }
 
 
@@ -85,9 +92,7 @@ def per_lane_fma_energy(
         "idle_lanes_pj": 0.0,
         "exponent_pj": 0.0,  # inside each FMA unit's multiply
         "accumulator_pj": a.outputs * max(0, a.lanes - 1) * table.fma_add_pj,
-        "leakage_pj": pes * cycles * pe_area_ge / 1000.0 * table.leakage_pj_per_kge_cycle,
-        "sram_pj": a.sram_bits * table.sram_bit_pj,
-        "dram_pj": a.offchip_bits * table.dram_bit_pj,
+        **_leakage_and_memory(a, cycles, pes, pe_area_ge, table),
     }
 
 
