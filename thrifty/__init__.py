@@ -19,6 +19,7 @@ from thrifty.errors import (
 from thrifty.quant import (
     BitlengthRegularizer,
     QuantConfig,
+    TermsConfig,
     freeze,
     load,
     param_groups,
@@ -37,6 +38,7 @@ __all__ = [
     "QuantConfig",
     "QuantizationError",
     "SimulationError",
+    "TermsConfig",
     "ThriftyError",
     "TraceError",
     "__version__",

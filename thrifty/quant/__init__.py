@@ -4,8 +4,14 @@ quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fi
 """
 
 from thrifty.quant.checkpoint import load, save
-from thrifty.quant.config import Granularity, LayerOverride, QuantConfig, QuantizerConfig
-from thrifty.quant.costs import LayerBits, layer_bits
+from thrifty.quant.config import (
+    Granularity,
+    LayerOverride,
+    QuantConfig,
+    QuantizerConfig,
+    TermsConfig,
+)
+from thrifty.quant.costs import LayerBits, layer_bits, set_term_counting
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -38,6 +44,7 @@ __all__ = [
     "QuantLinear",
     "QuantSummary",
     "QuantizerConfig",
+    "TermsConfig",
     "dequantize",
     "freeze",
     "layer_bits",
@@ -47,5 +54,6 @@ __all__ = [
     "quantize",
     "quantized_layers",
     "save",
+    "set_term_counting",
     "summary",
 ]

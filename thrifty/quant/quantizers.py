@@ -21,6 +21,7 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.functional import fractional_quantize
 from thrifty.quant.layout import Layout, reduce_range
+from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
 
 
 def _all_finite(*tensors: torch.Tensor) -> bool:
@@ -48,6 +49,10 @@ class Quantizer(nn.Module):
             torch.full(layout.bits_shape, float(config.init_bits)),
             requires_grad=config.learnable,
         )
+        #: What to count in each forward for the terms criterion (None: nothing; see
+        #: `term_counts.set_term_counting`), and the counts of the last forward.
+        self.term_counting: TermCounting | None = None
+        self.term_counts: TermCounts | None = None
 
     @property
     def bits(self) -> torch.Tensor | None:
@@ -89,6 +94,9 @@ class Quantizer(nn.Module):
         clamp: bool,
     ) -> torch.Tensor:
         n = self.bitlength.reshape(keep)
+        if self.term_counting is not None:
+            kind, counting = self.config.kind, self.term_counting
+            self.term_counts = count_terms(x, n, lo, hi, kind, clamp, counting)
         return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
 
     def extra_repr(self) -> str:

@@ -1,0 +1,163 @@
+"""One-pass CPU kernels (numba) that count the terms of quantized values at two levels.
+
+The `terms` criterion (`thrifty.quant.term_counts`) needs, for every bitlength group, the term
+counts of the values quantized at b = floor(n) and at b + 1. These kernels read x once and
+return per-group histograms of the term counts (how many values have 0, 1, 2, ... terms) at
+both levels, or only their sums when no histogram is needed (a vectorisable reduction).
+
+The integer codes repeat the float32 arithmetic of `_kernels._level_gap` (hence of
+`functional.int_quantize`) and centre them on the zero point z = rint(−lo/Δ) clipped to the
+codes (asymmetric kind; z = 0 for a range starting at 0, e.g. after a ReLU); the symmetric
+codes are signed already. A float_mantissa value is rounded on its bit pattern exactly as
+`functional.mantissa_quantize`; its significand with the hidden bit, m = 2^k + fraction, is the
+encoded integer; zeros and subnormals have no terms (the PE flushes subnormals).
+
+Encodings (`thrifty.numerics.terms`): 0 = NAF (non-zero digits = popcount((3x ^ x) >> 1)),
+1 = plain binary (popcount(x)), 2 = radix-4 Booth (the bit tricks of `term_masks`).
+
+Layout: x is flat, seen as (A, P, B) rows of B values; row r belongs to group r % P (see
+`_kernels`). Single-threaded, like `_kernels`, for the same reason.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Histogram bins: term counts 0..BINS-1 (a 24-bit significand has at most 24 binary terms).
+BINS = 32
+
+ENCODING_CODES = {"naf": 0, "binary": 1, "booth4": 2}
+
+_EVEN = np.uint64(0x5555555555555555)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _popcount(v):  # pragma: no cover
+    """Set bits of a uint64 (SWAR; LLVM turns it into one instruction where there is one)."""
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _terms(magnitude, encoding):  # pragma: no cover
+    """Number of non-zero terms of a non-negative integer (uint64) in the given encoding."""
+    one = np.uint64(1)
+    if encoding == 0:
+        return _popcount(((magnitude * np.uint64(3)) ^ magnitude) >> one)
+    if encoding == 1:
+        return _popcount(magnitude)
+    hi, mid, lo = magnitude >> one, magnitude, magnitude << one
+    differ = (mid ^ lo) & _EVEN
+    plus = (~hi & differ) | ((~hi & mid & lo & _EVEN) << one)
+    minus = (hi & differ) | ((hi & ~mid & ~lo & _EVEN) << one)
+    return _popcount(plus | minus)
+
+
+@numba.njit(cache=True, nogil=True)
+def _int_params(level_bits, low, high, symmetric):  # pragma: no cover
+    """(step, limit, zero point) of one integer level, in float32 as `_kernels` computes them."""
+    if symmetric:
+        levels = np.float32((1 << (level_bits - 1)) - 1)
+        scale = max(abs(low), abs(high))
+        return (scale / levels if scale > 0 else np.float32(1.0)), levels, np.float32(0.0)
+    levels = np.float32((1 << level_bits) - 1)
+    span = high - low
+    step = span / levels if span > 0 else np.float32(1.0)
+    zero = max(min(np.rint(-low / step), levels), np.float32(0.0))
+    return step, levels, zero
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _int_terms(v, offset, step, limit, zero, symmetric, clamp, encoding):  # pragma: no cover
+    """Terms of the centred integer code of one value at one level."""
+    if symmetric:
+        code = np.rint(v / step)
+        if clamp:
+            code = max(min(code, limit), -limit)
+    else:
+        code = np.rint((v - offset) / step)
+        if clamp:
+            code = max(min(code, limit), np.float32(0.0))
+        code = code - zero
+    return _terms(np.uint64(abs(np.int64(code))), encoding)
+
+
+@numba.njit(cache=True, nogil=True)
+def int_terms(
+    x, rows, bits, lo, hi, symmetric, clamp, encoding, histogram, low, high
+):  # pragma: no cover
+    """Per group p: the term counts at b = floor(n_p) and b + 1, summed (low/high of shape
+    (P, 1)) or as histograms (shape (P, BINS)), int64."""
+    p_size = bits.size
+    b_size = x.size // rows
+    low[:] = 0
+    high[:] = 0
+    for row in range(rows):
+        p = row % p_size
+        level = int(np.floor(bits[p]))
+        s0, l0, z0 = _int_params(level, lo[p], hi[p], symmetric)
+        s1, l1, z1 = _int_params(level + 1, lo[p], hi[p], symmetric)
+        offset = lo[p]
+        values = x[row * b_size : (row + 1) * b_size]
+        if histogram:
+            for i in range(b_size):
+                low[
+                    p,
+                    np.int64(_int_terms(values[i], offset, s0, l0, z0, symmetric, clamp, encoding)),
+                ] += 1
+                high[
+                    p,
+                    np.int64(_int_terms(values[i], offset, s1, l1, z1, symmetric, clamp, encoding)),
+                ] += 1
+        else:
+            t0 = np.uint64(0)
+            t1 = np.uint64(0)
+            for i in range(b_size):
+                t0 += _int_terms(values[i], offset, s0, l0, z0, symmetric, clamp, encoding)
+                t1 += _int_terms(values[i], offset, s1, l1, z1, symmetric, clamp, encoding)
+            low[p, 0] += np.int64(t0)
+            high[p, 0] += np.int64(t1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mantissa_terms(pattern, k, encoding):  # pragma: no cover
+    """Terms of the significand (hidden bit included) of a float32 pattern rounded to k
+    fraction bits, round-to-nearest-even as `functional.mantissa_quantize`."""
+    drop = 23 - k
+    if drop > 0:
+        half_minus_one = (np.int32(1) << np.int32(drop - 1)) - np.int32(1)
+        lowest_kept = (pattern >> np.int32(drop)) & np.int32(1)
+        pattern = (pattern + half_minus_one + lowest_kept) & -(np.int32(1) << np.int32(drop))
+    exponent = (pattern >> np.int32(23)) & np.int32(0xFF)
+    if exponent == 0 or exponent == 0xFF:
+        return np.uint64(0)  # zero, subnormal (flushed), or a carry past the largest finite
+    fraction = (pattern & np.int32(0x7FFFFF)) >> np.int32(drop)
+    return _terms(np.uint64(fraction | (np.int32(1) << np.int32(k))), encoding)
+
+
+@numba.njit(cache=True, nogil=True)
+def mantissa_terms(patterns, rows, bits, encoding, histogram, low, high):  # pragma: no cover
+    """As `int_terms`, for float_mantissa: `patterns` is x viewed as int32."""
+    p_size = bits.size
+    b_size = patterns.size // rows
+    low[:] = 0
+    high[:] = 0
+    for row in range(rows):
+        p = row % p_size
+        k = int(np.floor(bits[p]))
+        values = patterns[row * b_size : (row + 1) * b_size]
+        if histogram:
+            for i in range(b_size):
+                low[p, np.int64(_mantissa_terms(values[i], k, encoding))] += 1
+                high[p, np.int64(_mantissa_terms(values[i], k + 1, encoding))] += 1
+        else:
+            t0 = np.uint64(0)
+            t1 = np.uint64(0)
+            for i in range(b_size):
+                t0 += _mantissa_terms(values[i], k, encoding)
+                t1 += _mantissa_terms(values[i], k + 1, encoding)
+            low[p, 0] += np.int64(t0)
+            high[p, 0] += np.int64(t1)
