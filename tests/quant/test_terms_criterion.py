@@ -23,6 +23,7 @@ from thrifty.errors import ConfigError, QuantizationError
 from thrifty.numerics.terms import term_count
 from thrifty.quant.costs import layer_bits, set_term_counting
 from thrifty.quant.functional import use_kernels
+from thrifty.quant.term_counts import TermCounting, count_terms
 from thrifty.train.config import load_train_config
 
 ROW = torch.arange(8, dtype=torch.float32).reshape(1, 8)
@@ -151,14 +152,14 @@ def test_serial_weights_and_both_price_the_operands_they_name() -> None:
     assert both.cost_tensor().item() == (MEAN_TERMS[1] + MEAN_TERMS[3]) / 2
 
 
-def _independent_mean_terms(x: torch.Tensor, bits: int) -> float:
+def _independent_mean_terms(x: torch.Tensor, bits: int, encoding: str = "naf") -> float:
     """NAF terms of the centred asymmetric codes, counted with numpy from the formula."""
     x = x.detach()
     lo, hi = float(x.min()), float(x.max())
     step = np.float32(hi - lo) / np.float32(2**bits - 1)
     codes = np.rint((x.detach().numpy() - np.float32(lo)) / step)
     zero = min(max(np.rint(np.float32(-lo) / step), 0), 2**bits - 1)
-    return float(term_count(np.abs(codes - zero).astype(np.int64), "naf").mean())
+    return float(term_count(np.abs(codes - zero).astype(np.int64), encoding).mean())
 
 
 def test_layers_are_weighted_by_macs() -> None:
@@ -200,6 +201,28 @@ def test_lane_max_gradient_matches_finite_differences() -> None:
     assert grad > 0
 
 
+@pytest.mark.parametrize("encoding", ["naf", "binary", "booth4"])
+@pytest.mark.parametrize("kind", ["int", "int_symmetric"])
+def test_kernel_counts_of_wide_codes_equal_numpy_term_counts(kind: str, encoding: str) -> None:
+    # 15- and 16-bit codes: every byte of the magnitude holds terms (a popcount that only
+    # looked at the low byte, or wrapped wrongly, would differ)
+    torch.manual_seed(1)
+    x = torch.randn(1, 4000)
+    lo, hi = x.amin().reshape(1, 1), x.amax().reshape(1, 1)
+    n = torch.tensor([[15.0]])
+    counting = TermCounting(encoding)
+    counts = count_terms(x, n, lo, hi, kind, False, counting)
+    for bits, mean in ((15, counts.low), (16, counts.high)):
+        if kind == "int":
+            expected = _independent_mean_terms(x, bits, encoding)
+        else:
+            step = np.float32(float(x.abs().max())) / np.float32(2 ** (bits - 1) - 1)
+            codes = np.rint(x.numpy() / step).astype(np.int64)
+            expected = float(term_count(np.abs(codes), encoding).mean())
+        assert mean.item() == pytest.approx(expected, rel=1e-12)
+        assert mean.item() > 3.0  # wide codes: many terms per value
+
+
 def test_kernel_and_torch_paths_agree_on_channel_and_group_layouts() -> None:
     torch.manual_seed(3)
     config = thrifty.QuantConfig.model_validate(
@@ -214,7 +237,7 @@ def test_kernel_and_torch_paths_agree_on_channel_and_group_layouts() -> None:
     with torch.no_grad():
         for _, layer in thrifty.quant.quantized_layers(model):
             for q in (layer.weight_quantizer, layer.input_quantizer):
-                q.bitlength.uniform_(2.0, 7.0)
+                q.bitlength.uniform_(2.0, 15.0)
     x = torch.randn(3, 4, 8, 8)
     results = []
     previous = use_kernels()

@@ -29,24 +29,28 @@ BINS = 32
 
 ENCODING_CODES = {"naf": 0, "binary": 1, "booth4": 2}
 
-_EVEN = np.uint64(0x5555555555555555)
+_EVEN = np.uint32(0x55555555)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _popcount(v):  # pragma: no cover
-    """Set bits of a uint64 (SWAR; LLVM turns it into one instruction where there is one)."""
-    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    """Set bits of a value below 2^32, in uint32 arithmetic (SWAR): numba may widen the
+    operations to 64 bits, so the last step masks the byte sum instead of relying on a
+    32-bit wrap-around."""
+    v = np.uint32(v)
+    v = v - ((v >> np.uint32(1)) & np.uint32(0x55555555))
+    v = (v & np.uint32(0x33333333)) + ((v >> np.uint32(2)) & np.uint32(0x33333333))
+    v = (v + (v >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+    return np.uint32(((v * np.uint32(0x01010101)) >> np.uint32(24)) & np.uint32(0xFF))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _terms(magnitude, encoding):  # pragma: no cover
-    """Number of non-zero terms of a non-negative integer (uint64) in the given encoding."""
-    one = np.uint64(1)
+    """Number of non-zero terms of a non-negative integer below 2^29 (uint32) in the given
+    encoding (32-bit arithmetic vectorises where 64-bit conversions would not; 3x < 2^31)."""
+    one = np.uint32(1)
     if encoding == 0:
-        return _popcount(((magnitude * np.uint64(3)) ^ magnitude) >> one)
+        return _popcount(((magnitude * np.uint32(3)) ^ magnitude) >> one)
     if encoding == 1:
         return _popcount(magnitude)
     hi, mid, lo = magnitude >> one, magnitude, magnitude << one
@@ -70,9 +74,14 @@ def _int_params(level_bits, low, high, symmetric):  # pragma: no cover
     return step, levels, zero
 
 
+#: Values per segment: magnitudes are formed in a buffer of this size, then counted; a
+#: segment's sum of counts (at most 24 per value) fits in uint32.
+SEGMENT = 1 << 15
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
-def _int_terms(v, offset, step, limit, zero, symmetric, clamp, encoding):  # pragma: no cover
-    """Terms of the centred integer code of one value at one level."""
+def _int_magnitude(v, offset, step, limit, zero, symmetric, clamp):  # pragma: no cover
+    """|centred integer code| of one value at one level."""
     if symmetric:
         code = np.rint(v / step)
         if clamp:
@@ -82,7 +91,29 @@ def _int_terms(v, offset, step, limit, zero, symmetric, clamp, encoding):  # pra
         if clamp:
             code = max(min(code, limit), np.float32(0.0))
         code = code - zero
-    return _terms(np.uint64(abs(np.int64(code))), encoding)
+    return np.uint32(abs(np.int32(code)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(magnitudes, encoding, histogram, out):  # pragma: no cover
+    """Add the term counts of `magnitudes` to `out` (a histogram row, or out[0] their sum).
+
+    The encoding is tested outside the loops, so that each sum loop is vectorised."""
+    if histogram:
+        for i in range(magnitudes.size):
+            out[min(np.int64(_terms(magnitudes[i], encoding)), out.size - 1)] += 1  # in bounds
+        return
+    total = np.uint32(0)
+    if encoding == 0:
+        for i in range(magnitudes.size):
+            total += _terms(magnitudes[i], 0)
+    elif encoding == 1:
+        for i in range(magnitudes.size):
+            total += _terms(magnitudes[i], 1)
+    else:
+        for i in range(magnitudes.size):
+            total += _terms(magnitudes[i], 2)
+    out[0] += np.int64(total)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -95,37 +126,31 @@ def int_terms(
     b_size = x.size // rows
     low[:] = 0
     high[:] = 0
-    for row in range(rows):
+    m0 = np.empty(SEGMENT, np.uint32)
+    m1 = np.empty(SEGMENT, np.uint32)
+    pieces = (b_size + SEGMENT - 1) // SEGMENT
+    for segment in range(rows * pieces):
+        row = segment // pieces
         p = row % p_size
+        start = row * b_size + (segment % pieces) * SEGMENT
+        end = min(start + SEGMENT, (row + 1) * b_size)
         level = int(np.floor(bits[p]))
         s0, l0, z0 = _int_params(level, lo[p], hi[p], symmetric)
         s1, l1, z1 = _int_params(level + 1, lo[p], hi[p], symmetric)
         offset = lo[p]
-        values = x[row * b_size : (row + 1) * b_size]
-        if histogram:
-            for i in range(b_size):
-                low[
-                    p,
-                    np.int64(_int_terms(values[i], offset, s0, l0, z0, symmetric, clamp, encoding)),
-                ] += 1
-                high[
-                    p,
-                    np.int64(_int_terms(values[i], offset, s1, l1, z1, symmetric, clamp, encoding)),
-                ] += 1
-        else:
-            t0 = np.uint64(0)
-            t1 = np.uint64(0)
-            for i in range(b_size):
-                t0 += _int_terms(values[i], offset, s0, l0, z0, symmetric, clamp, encoding)
-                t1 += _int_terms(values[i], offset, s1, l1, z1, symmetric, clamp, encoding)
-            low[p, 0] += np.int64(t0)
-            high[p, 0] += np.int64(t1)
+        values = x[start:end]  # indexed from 0: vectorised (see _kernels.fused_int)
+        size = values.size
+        for i in range(size):
+            m0[i] = _int_magnitude(values[i], offset, s0, l0, z0, symmetric, clamp)
+            m1[i] = _int_magnitude(values[i], offset, s1, l1, z1, symmetric, clamp)
+        _accumulate(m0[:size], encoding, histogram, low[p])
+        _accumulate(m1[:size], encoding, histogram, high[p])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _mantissa_terms(pattern, k, encoding):  # pragma: no cover
-    """Terms of the significand (hidden bit included) of a float32 pattern rounded to k
-    fraction bits, round-to-nearest-even as `functional.mantissa_quantize`."""
+def _significand(pattern, k):  # pragma: no cover
+    """The significand (hidden bit included) of a float32 pattern rounded to k fraction bits,
+    round-to-nearest-even as `functional.mantissa_quantize`; 0 for zeros and subnormals."""
     drop = 23 - k
     if drop > 0:
         half_minus_one = (np.int32(1) << np.int32(drop - 1)) - np.int32(1)
@@ -133,9 +158,9 @@ def _mantissa_terms(pattern, k, encoding):  # pragma: no cover
         pattern = (pattern + half_minus_one + lowest_kept) & -(np.int32(1) << np.int32(drop))
     exponent = (pattern >> np.int32(23)) & np.int32(0xFF)
     if exponent == 0 or exponent == 0xFF:
-        return np.uint64(0)  # zero, subnormal (flushed), or a carry past the largest finite
+        return np.uint32(0)  # zero, subnormal (flushed), or a carry past the largest finite
     fraction = (pattern & np.int32(0x7FFFFF)) >> np.int32(drop)
-    return _terms(np.uint64(fraction | (np.int32(1) << np.int32(k))), encoding)
+    return np.uint32(fraction | (np.int32(1) << np.int32(k)))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -145,19 +170,19 @@ def mantissa_terms(patterns, rows, bits, encoding, histogram, low, high):  # pra
     b_size = patterns.size // rows
     low[:] = 0
     high[:] = 0
-    for row in range(rows):
+    m0 = np.empty(SEGMENT, np.uint32)
+    m1 = np.empty(SEGMENT, np.uint32)
+    pieces = (b_size + SEGMENT - 1) // SEGMENT
+    for segment in range(rows * pieces):
+        row = segment // pieces
         p = row % p_size
+        start = row * b_size + (segment % pieces) * SEGMENT
+        end = min(start + SEGMENT, (row + 1) * b_size)
         k = int(np.floor(bits[p]))
-        values = patterns[row * b_size : (row + 1) * b_size]
-        if histogram:
-            for i in range(b_size):
-                low[p, np.int64(_mantissa_terms(values[i], k, encoding))] += 1
-                high[p, np.int64(_mantissa_terms(values[i], k + 1, encoding))] += 1
-        else:
-            t0 = np.uint64(0)
-            t1 = np.uint64(0)
-            for i in range(b_size):
-                t0 += _mantissa_terms(values[i], k, encoding)
-                t1 += _mantissa_terms(values[i], k + 1, encoding)
-            low[p, 0] += np.int64(t0)
-            high[p, 0] += np.int64(t1)
+        values = patterns[start:end]
+        size = values.size
+        for i in range(size):
+            m0[i] = _significand(values[i], k)
+            m1[i] = _significand(values[i], k + 1)
+        _accumulate(m0[:size], encoding, histogram, low[p])
+        _accumulate(m1[:size], encoding, histogram, high[p])
