@@ -200,7 +200,10 @@ def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[
     float_out = root / f"seed{seed}" / "float"
     no_quant = {"learn": {"epochs": 0}, "finetune": {"epochs": 0}}
     float_config = TrainConfig.model_validate(
-        {**_base(args, seed, float_out), "phases": {"float": {"epochs": args.float_epochs}, **no_quant}}
+        {
+            **_base(args, seed, float_out),
+            "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
+        }
     )
     data = _data(float_config)
     summary = train_run(float_config, data=data)
@@ -376,7 +379,8 @@ def plot(path: Path, out: Path) -> Path:
         ax.set_ylabel("test top-1 (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Fashion-MNIST, small CNN: mean [min, max] over seeds; labels: targets", fontsize=9)
+    title = "Fashion-MNIST, small CNN: mean [min, max] over seeds; labels: targets"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -27,7 +27,7 @@ model = nn.Sequential(
     nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10)
 )
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-for step in range(150):  # float training
+for _ in range(150):  # float training
     batch = torch.randint(0, len(y), (64,))
     optimizer.zero_grad()
     nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
