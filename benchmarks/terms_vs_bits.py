@@ -374,7 +374,8 @@ def plot(path: Path, out: Path) -> Path:
                 name = next(n for n, v in summary.items() if v is r)
                 ax.annotate(name.split("_t")[1], (x, y), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")  # fmt: skip
-        ax.axhline(100 * summary["float"]["accuracy"]["mean"], color="gray", lw=1, label="float")
+        start = 100 * summary["float"]["accuracy"]["mean"]
+        ax.axhline(start, color="gray", lw=1, label="float model they start from")
         ax.set_xlabel(label)
         ax.set_ylabel("test top-1 (%)")
         ax.grid(alpha=0.3)
