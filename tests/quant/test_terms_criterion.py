@@ -21,7 +21,7 @@ from torch import nn
 import thrifty
 from thrifty.errors import ConfigError, QuantizationError
 from thrifty.numerics.terms import term_count
-from thrifty.quant.costs import layer_bits, set_term_counting
+from thrifty.quant.costs import layer_bits, set_term_counting, terms_cost
 from thrifty.quant.functional import use_kernels
 from thrifty.quant.term_counts import TermCounting, count_terms
 from thrifty.train.config import load_train_config
@@ -298,3 +298,11 @@ def test_a_float_serial_operand_is_not_priced() -> None:
     model(ROW)
     with pytest.raises(QuantizationError, match="no quantized serial operand"):
         reg.cost_tensor()
+
+
+def test_a_cost_asked_in_another_encoding_than_counted_is_refused() -> None:
+    model = _linear(8, {})
+    thrifty.BitlengthRegularizer(model, criterion="terms")  # counts NAF terms
+    model(ROW)
+    with pytest.raises(QuantizationError, match="counted 'naf' terms, but the cost asks"):
+        terms_cost(layer_bits(model), thrifty.TermsConfig(encoding="binary"))

@@ -193,6 +193,13 @@ def terms_cost(records: Sequence[LayerBits], config: TermsConfig | None = None) 
                     "set_term_counting(model, config) (BitlengthRegularizer(criterion='terms') "
                     "does it) and run the model on a batch before computing the cost"
                 )
+            if terms.counts.encoding != config.encoding:
+                raise QuantizationError(
+                    f"layer {record.name!r}'s {side[:-1]} quantizer counted "
+                    f"{terms.counts.encoding!r} terms, but the cost asks for "
+                    f"{config.encoding!r}; switch counting on with the same TermsConfig "
+                    "(set_term_counting(model, config)) and run a forward"
+                )
             _needs_forward(record, "terms")
             total.append(expected_terms(terms, config.statistic, config.lanes) * record.macs)
             macs += record.macs

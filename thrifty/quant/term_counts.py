@@ -56,7 +56,8 @@ class TermCounts:
 
     `level` (P,): the floor(n) the counts were taken at. `low` / `high`: at level and level + 1,
     the mean terms per value (shape (P,)), or with `histogram` the fraction of values having
-    t = 0 .. BINS − 1 terms (shape (P, BINS)). `values`: values per group.
+    t = 0 .. BINS − 1 terms (shape (P, BINS)). `values`: values per group; `encoding`: the
+    term encoding counted.
     """
 
     level: torch.Tensor
@@ -64,6 +65,7 @@ class TermCounts:
     high: torch.Tensor
     histogram: bool
     values: int
+    encoding: str = "naf"
 
 
 def count_terms(
@@ -90,7 +92,8 @@ def count_terms(
         values = x.numel() // groups
         low, high = low.to(torch.float64) / values, high.to(torch.float64) / values
         level = torch.floor(n).expand(_keep_shape(x, n, lo, hi)).reshape(-1)
-    return TermCounts(level.to(torch.float64), low, high, counting.histogram, values)
+    level = level.to(torch.float64)
+    return TermCounts(level, low, high, counting.histogram, values, counting.encoding)
 
 
 def _keep_shape(x, *params) -> tuple[int, ...]:
