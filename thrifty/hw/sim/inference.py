@@ -96,7 +96,8 @@ class InferenceLayer:
     cycles: {"term_serial": {policy: cycles}, "bit_serial": cycles, "bit_parallel": cycles}
     for the whole batch; energy_pj: {design: {"compute_pj", "sram_pj", "total_pj"}}; terms: the
     activation terms the term-serial lanes processed; lane_steps: (PE, step, lane) slots;
-    pe_steps: (PE, step) pairs; macs: multiply-accumulates with zeros (groups × M × K × N);
+    pe_steps: (PE, step) pairs; term_serial_pe_cycles: Σ over PEs of their own term-serial
+    cycles (before any synchronisation); macs: multiply-accumulates with zeros (groups × M × K × N);
     activation_bits / weight_bits: mean bitlength over the layer's values (None for a sum).
     """
 
@@ -107,6 +108,7 @@ class InferenceLayer:
     pe_steps: int
     lane_steps: int
     terms: int
+    term_serial_pe_cycles: int
     cycles: dict[str, Any]
     energy_pj: dict[str, dict[str, float]]
     activation_bits: float | None
@@ -254,6 +256,7 @@ def simulate_layer(record: IntegerLayer, config: HardwareConfig) -> InferenceLay
         pe_steps=pe_steps,
         lane_steps=pe_steps * lanes,
         terms=terms,
+        term_serial_pe_cycles=pe_cycles,
         cycles=cycles,
         energy_pj=energy,
         activation_bits=a_bits_sum / a_count if a_count else None,
