@@ -222,7 +222,8 @@ def claim_iso_area(
         numbers.update({f"float32.energy_efficiency.{p}": reference.total.energy_efficiency[p]
                         for p in policies})  # fmt: skip
         energy = (
-            f"the energy efficiency is {_by_policy(reference.total.energy_efficiency, policies)}"
+            "the energy efficiency is "
+            f"{_by_policy(reference.total.energy_efficiency, policies)}"
         )
     area = next((a for a in report.hardware.areas if a.baseline == baseline), None)
     ratio = area.ratio if area else report.hardware.area_ratio
@@ -234,7 +235,8 @@ def claim_iso_area(
         )
     else:
         verdict = (
-            f"Held: on float32 training the speedup over {label} of equal area{where} is {speedups}"
+            f"Held: on float32 training the speedup over {label} of equal area{where} is "
+            f"{speedups}"
         )
     extra = []
     codec = _comparison(reference.comparisons, f"term_serial+codec vs {baseline}")
