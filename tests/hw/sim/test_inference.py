@@ -18,6 +18,10 @@ With 2 lanes, per-kernel-position padding gives the steps [k0, k2], [k4, pad], [
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +259,14 @@ def test_errors_name_the_layer_and_the_fix():
         simulate_inference(nn.Sequential(nn.Linear(4, 2)), torch.randn(2, 4))
     with pytest.raises(SimulationError, match="hold no image"):
         simulate_inference(hand_model(), torch.zeros(0, 3, 1, 3))
+
+
+def test_docs_example_runs():
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "docs/examples/inference_api.py"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 agreement 100%" in proc.stdout
