@@ -59,6 +59,10 @@ def test_default_output_folder_is_inside_the_run(run: Path) -> None:
     result = RUNNER.invoke(app, ["simulate", "--inference", str(run), "--images", "1"])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "inference" / "inference.json").read_text())["images"] == 1
+    # `thrifty report RUN` shows the inference tables of the default output folder.
+    result = RUNNER.invoke(app, ["report", str(run), "--out", str(run.parent)])
+    assert result.exit_code == 0, result.output
+    assert "integer inference of 1 image" in result.output
 
 
 def test_named_errors(run: Path, tmp_path: Path) -> None:
