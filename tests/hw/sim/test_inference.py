@@ -230,6 +230,32 @@ def test_integer_forward_reproduces_the_fake_quantized_model(quant):
     torch.testing.assert_close(forward.output, forward.reference, atol=1e-5, rtol=1e-5)
 
 
+class _Sequence(nn.Module):
+    """Conv1d on (batch, channels, length), then a Linear on (batch, length, features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 3, padding=2, dilation=2)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).transpose(1, 2))
+
+
+def test_integer_forward_of_conv1d_and_a_linear_on_sequences():
+    torch.manual_seed(3)
+    model = _Sequence()
+    thrifty.quantize(model, QuantConfig.model_validate({"activation": {"granularity": "channel"}}))
+    x = torch.randn(2, 3, 10)
+    model.train()
+    model(x)
+    thrifty.freeze(model)
+    forward = integer_forward(model.eval(), x)
+    assert [r.geometry.kind for r in forward.layers] == ["conv1d", "linear"]
+    assert forward.layers[1].activation_codes[0].shape == (2 * 10, 4)
+    torch.testing.assert_close(forward.output, forward.reference, atol=1e-5, rtol=1e-5)
+
+
 def test_inference_json_records_config_version_seed(tmp_path):
     model, x = _random_model(1, {})
     sim = simulate_inference(model, x[:2], HardwareConfig(), seed=7, source="unit")

@@ -363,7 +363,8 @@ def simulate_inference(
     """Integer inference of a frozen quantized model on `inputs` (a batch), priced per layer.
 
     `model` must be quantized with integer kinds and frozen (integer bitlengths); it is run in
-    evaluation mode on a copy, so the caller's model is left as it was. `seed` (recorded in the
+    evaluation mode on a CPU copy, so the caller's model is left as it was. Every output tile
+    is simulated (`config.sampling` does not apply). `seed` (recorded in the
     result) names how `inputs` were drawn; `source` names where the model came from.
     Raises SimulationError for a model the integer pass cannot run (see check_integer_layers).
     """
@@ -373,10 +374,12 @@ def simulate_inference(
             f"inputs of shape {tuple(inputs.shape)} hold no image; pass a batch (N, ...) with N ≥ 1"
         )
     check_integer_layers(model)
-    learned_model = copy.deepcopy(model)
+    inputs = inputs.detach().cpu()
+    learned_model = copy.deepcopy(model).cpu()
     learned = _run("learned", integer_forward(learned_model, inputs), config)
     bits = config.inference.uniform_bits
-    uniform = _run(f"uniform_{bits}", integer_forward(requantized(model, bits), inputs), config)
+    uniform_model = requantized(model, bits).cpu()
+    uniform = _run(f"uniform_{bits}", integer_forward(uniform_model, inputs), config)
     return InferenceSimulation(learned, uniform, int(inputs.shape[0]), config, seed, source)
 
 
