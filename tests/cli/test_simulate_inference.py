@@ -83,6 +83,9 @@ def test_named_errors(run: Path, tmp_path: Path) -> None:
 
     result = RUNNER.invoke(app, ["simulate", str(tmp_path), "--inference", str(run)])
     assert isinstance(result.exception, ConfigError) and "not both" in str(result.exception)
+    result = RUNNER.invoke(app, ["simulate", "--inference", str(run), "--sample", "0.5"])
+    assert isinstance(result.exception, ConfigError)
+    assert "['--sample'] apply to a trace folder" in str(result.exception)
     result = RUNNER.invoke(app, ["simulate"])
     assert isinstance(result.exception, ConfigError)
     assert "nothing to simulate" in str(result.exception)

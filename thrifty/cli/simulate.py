@@ -98,6 +98,13 @@ def register(app: typer.Typer) -> None:
                     f"pass either a trace folder ({str(trace_folder)!r}) or --inference RUN "
                     f"({str(inference)!r}), not both"
                 )
+            trace_only = {"--sample": sample, "--scheduler": scheduler}
+            given = [name for name, value in trace_only.items() if value is not None]
+            if given or jobs != 1:
+                raise ConfigError(
+                    f"{given or ['--jobs']} apply to a trace folder; --inference simulates every "
+                    "output tile in this process: drop them (use --images for a smaller run)"
+                )
             _simulate_inference(inference, config, images, seed, out)
             return
         if trace_folder is None:
