@@ -73,6 +73,21 @@ def test_asymmetric_codes_are_centred_on_the_zero_point() -> None:
 
 
 @pytest.mark.parametrize("kernels", [True, False])
+def test_raw_codes_option_counts_the_codes_as_the_quantizer_emits_them(kernels: bool) -> None:
+    # range [-3, 4], b = 3: raw codes 0..7 (11 NAF terms), centred -3..4 (9 terms)
+    x = torch.tensor([[-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0]])
+    previous = use_kernels()
+    try:
+        use_kernels(kernels)
+        assert _cost(_linear(8, {}), x, 3.0, codes="raw").item() == 11 / 8
+        assert _cost(_linear(8, {}), x, 3.0, codes="centred").item() == 9 / 8
+        # a range starting at 0: the two agree
+        assert _cost(_linear(8, {}), ROW, 3.0, codes="raw").item() == MEAN_TERMS[3]
+    finally:
+        use_kernels(previous)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
 def test_float_mantissa_counts_the_rounded_significand_with_its_hidden_bit(kernels: bool) -> None:
     # significands rounded (to nearest, ties to even):
     #  k = 1: 1.0→m=2 (1), 1.5→3 (2), 1.75→2.0: m=2 (1), 3.0→3 (2), -7.0→8.0: m=2 (1), 0 → 7
@@ -270,6 +285,7 @@ def test_kernel_and_torch_paths_agree_on_channel_and_group_layouts() -> None:
         ({"lanes": 0}, "lanes"),
         ({"statistic": "max"}, "statistic"),
         ({"encoding": "csd"}, "encoding"),
+        ({"codes": "signed"}, "codes"),
         ({"lane": 8}, "unknown key 'lane'"),
     ],
 )
@@ -304,5 +320,5 @@ def test_a_cost_asked_in_another_encoding_than_counted_is_refused() -> None:
     model = _linear(8, {})
     thrifty.BitlengthRegularizer(model, criterion="terms")  # counts NAF terms
     model(ROW)
-    with pytest.raises(QuantizationError, match="counted 'naf' terms, but the cost asks"):
+    with pytest.raises(QuantizationError, match="counted 'naf' terms of centred codes, but"):
         terms_cost(layer_bits(model), thrifty.TermsConfig(encoding="binary"))

@@ -6,11 +6,12 @@ return per-group histograms of the term counts (how many values have 0, 1, 2, ..
 both levels, or only their sums when no histogram is needed (a vectorisable reduction).
 
 The integer codes repeat the float32 arithmetic of `_kernels._level_gap` (hence of
-`functional.int_quantize`) and centre them on the zero point z = rint(−lo/Δ) clipped to the
-codes (asymmetric kind; z = 0 for a range starting at 0, e.g. after a ReLU); the symmetric
-codes are signed already. A float_mantissa value is rounded on its bit pattern exactly as
-`functional.mantissa_quantize`; its significand with the hidden bit, m = 2^k + fraction, is the
-encoded integer; zeros and subnormals have no terms (the PE flushes subnormals).
+`functional.int_quantize`) and, when `centred`, centre them on the zero point z = rint(−lo/Δ)
+clipped to the codes (asymmetric kind; z = 0 for a range starting at 0, e.g. after a ReLU);
+the symmetric codes are signed already. A float_mantissa value is rounded on its bit pattern
+exactly as `functional.mantissa_quantize`; its significand with the hidden bit,
+m = 2^k + fraction, is the encoded integer; zeros and subnormals have no terms (the PE
+flushes subnormals).
 
 Encodings (`thrifty.numerics.terms`): 0 = NAF (non-zero digits = popcount((3x ^ x) >> 1)),
 1 = plain binary (popcount(x)), 2 = radix-4 Booth (the bit tricks of `term_masks`).
@@ -61,8 +62,9 @@ def _terms(magnitude, encoding):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _int_params(level_bits, low, high, symmetric):  # pragma: no cover
-    """(step, limit, zero point) of one integer level, in float32 as `_kernels` computes them."""
+def _int_params(level_bits, low, high, symmetric, centred):  # pragma: no cover
+    """(step, limit, zero point) of one integer level, in float32 as `_kernels` computes them;
+    the zero point is 0 unless `centred` (asymmetric kind)."""
     if symmetric:
         levels = np.float32((1 << (level_bits - 1)) - 1)
         scale = max(abs(low), abs(high))
@@ -70,7 +72,7 @@ def _int_params(level_bits, low, high, symmetric):  # pragma: no cover
     levels = np.float32((1 << level_bits) - 1)
     span = high - low
     step = span / levels if span > 0 else np.float32(1.0)
-    zero = max(min(np.rint(-low / step), levels), np.float32(0.0))
+    zero = max(min(np.rint(-low / step), levels), np.float32(0.0)) if centred else np.float32(0.0)
     return step, levels, zero
 
 
@@ -81,7 +83,7 @@ SEGMENT = 1 << 15
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _int_magnitude(v, offset, step, limit, zero, symmetric, clamp):  # pragma: no cover
-    """|centred integer code| of one value at one level."""
+    """|integer code − zero point| of one value at one level."""
     if symmetric:
         code = np.rint(v / step)
         if clamp:
@@ -118,7 +120,7 @@ def _accumulate(magnitudes, encoding, histogram, out):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def int_terms(
-    x, rows, bits, lo, hi, symmetric, clamp, encoding, histogram, low, high
+    x, rows, bits, lo, hi, symmetric, clamp, centred, encoding, histogram, low, high
 ):  # pragma: no cover
     """Per group p: the term counts at b = floor(n_p) and b + 1, summed (low/high of shape
     (P, 1)) or as histograms (shape (P, BINS)), int64."""
@@ -135,8 +137,8 @@ def int_terms(
         start = row * b_size + (segment % pieces) * SEGMENT
         end = min(start + SEGMENT, (row + 1) * b_size)
         level = int(np.floor(bits[p]))
-        s0, l0, z0 = _int_params(level, lo[p], hi[p], symmetric)
-        s1, l1, z1 = _int_params(level + 1, lo[p], hi[p], symmetric)
+        s0, l0, z0 = _int_params(level, lo[p], hi[p], symmetric, centred)
+        s1, l1, z1 = _int_params(level + 1, lo[p], hi[p], symmetric, centred)
         offset = lo[p]
         values = x[start:end]  # indexed from 0: vectorised (see _kernels.fused_int)
         size = values.size

@@ -269,3 +269,10 @@ class TermsConfig(FrozenConfig):
     encoding: Literal["naf", "binary", "booth4"] = Field(
         "naf", description="Term encoding of the serial values (thrifty.numerics.terms)."
     )
+    codes: Literal["centred", "raw"] = Field(
+        "centred",
+        description="Integer value counted for an asymmetric ('int') quantizer: 'centred', "
+        "the code minus its zero point (an accelerator subtracting zero points first); 'raw', "
+        "the code in [0, 2^b − 1] as `thrifty simulate --inference` multiplies it. Equal "
+        "when the range starts at 0 (after a ReLU).",
+    )

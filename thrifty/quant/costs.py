@@ -193,11 +193,16 @@ def terms_cost(records: Sequence[LayerBits], config: TermsConfig | None = None) 
                     "set_term_counting(model, config) (BitlengthRegularizer(criterion='terms') "
                     "does it) and run the model on a batch before computing the cost"
                 )
-            if terms.counts.encoding != config.encoding:
+            if (terms.counts.encoding, terms.counts.centred) != (
+                config.encoding,
+                config.codes == "centred",
+            ):
                 raise QuantizationError(
                     f"layer {record.name!r}'s {side[:-1]} quantizer counted "
-                    f"{terms.counts.encoding!r} terms, but the cost asks for "
-                    f"{config.encoding!r}; switch counting on with the same TermsConfig "
+                    f"{terms.counts.encoding!r} terms of "
+                    f"{'centred' if terms.counts.centred else 'raw'} codes, but the cost asks "
+                    f"for {config.encoding!r} terms of {config.codes} codes; switch counting on "
+                    "with the same TermsConfig "
                     "(set_term_counting(model, config)) and run a forward"
                 )
             _needs_forward(record, "terms")
@@ -220,7 +225,11 @@ def set_term_counting(model: nn.Module, config: TermsConfig | None) -> None:
     serial = None if config is None else config.serial
     counting = None
     if config is not None:
-        counting = TermCounting(config.encoding, histogram=config.statistic == "lane_max")
+        counting = TermCounting(
+            config.encoding,
+            histogram=config.statistic == "lane_max",
+            centred=config.codes == "centred",
+        )
     for _, layer in quantized_layers(model):
         for quantizer, side in (
             (layer.weight_quantizer, "weights"),

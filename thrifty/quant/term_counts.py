@@ -10,9 +10,11 @@ weight α = n − floor(n) that the cost applies to them, as the quantizer appli
 
 What is counted, per value (docs/quantization.md, "The terms criterion"):
 
-- `int` (asymmetric): the integer code c = round((x − lo)/Δ) centred on the zero point
-  z = round(−lo/Δ) clipped to the codes, i.e. the signed integer c − z that an integer
-  accelerator multiplies (z = 0 when the range starts at 0, e.g. after a ReLU); terms of |c − z|.
+- `int` (asymmetric): the integer code c = round((x − lo)/Δ), by default centred on the zero
+  point z = round(−lo/Δ) clipped to the codes, i.e. the signed integer c − z of an accelerator
+  that subtracts zero points before multiplying (z = 0 when the range starts at 0, e.g. after a
+  ReLU): terms of |c − z|; with `centred=False` the raw code c, as `thrifty.hw.sim.inference`
+  multiplies it (zero points enter as corrections there).
 - `int_symmetric`: the signed code round(x/Δ); terms of its magnitude.
 - `float_mantissa` at k fraction bits: the rounded significand with its hidden bit,
   m = 2^k + fraction, as the term-serial PE recodes it (zeros and subnormals: no terms).
@@ -48,6 +50,7 @@ class TermCounting:
 
     encoding: str = "naf"
     histogram: bool = False
+    centred: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class TermCounts:
     histogram: bool
     values: int
     encoding: str = "naf"
+    centred: bool = True
 
 
 def count_terms(
@@ -93,7 +97,9 @@ def count_terms(
         low, high = low.to(torch.float64) / values, high.to(torch.float64) / values
         level = torch.floor(n).expand(_keep_shape(x, n, lo, hi)).reshape(-1)
     level = level.to(torch.float64)
-    return TermCounts(level, low, high, counting.histogram, values, counting.encoding)
+    return TermCounts(
+        level, low, high, counting.histogram, values, counting.encoding, counting.centred
+    )
 
 
 def _keep_shape(x, *params) -> tuple[int, ...]:
@@ -120,7 +126,7 @@ def _kernel_counts(x, n, lo, hi, kind, clamp, counting, plan):
     else:
         _term_kernels.int_terms(
             flat.numpy(), rows, _flat(n, keep), _flat(lo, keep), _flat(hi, keep),
-            kind == "int_symmetric", clamp, code, counting.histogram, low, high,
+            kind == "int_symmetric", clamp, counting.centred, code, counting.histogram, low, high,
         )  # fmt: skip
     if not counting.histogram:
         low, high = low[:, 0], high[:, 0]
@@ -135,7 +141,7 @@ def _torch_counts(x, n, lo, hi, kind, clamp, counting):
     level = torch.floor(n)
     results = []
     for b in (level, level + 1.0):
-        terms = _value_terms(x.float(), b, lo, hi, kind, clamp, counting.encoding)
+        terms = _value_terms(x.float(), b, lo, hi, kind, clamp, counting)
         if counting.histogram:
             hist = torch.stack(
                 [(terms == t).sum(dim=dims, keepdim=True) for t in range(BINS)], dim=-1
@@ -146,7 +152,7 @@ def _torch_counts(x, n, lo, hi, kind, clamp, counting):
     return results[0], results[1], groups
 
 
-def _value_terms(x, b, lo, hi, kind, clamp, encoding) -> torch.Tensor:
+def _value_terms(x, b, lo, hi, kind, clamp, counting) -> torch.Tensor:
     """Terms of each value quantized at the integer level(s) b (int64 tensor shaped like x)."""
     if kind == "float_mantissa":
         k = b.to(torch.int32).expand(_keep_shape(x, b))
@@ -172,8 +178,9 @@ def _value_terms(x, b, lo, hi, kind, clamp, encoding) -> torch.Tensor:
             code = torch.round((x - lo) / step)
             if clamp:
                 code = torch.maximum(torch.minimum(code, levels), torch.zeros_like(levels))
-            zero = torch.round(-lo / step)
-            code = code - torch.maximum(torch.minimum(zero, levels), torch.zeros_like(levels))
+            if counting.centred:
+                zero = torch.round(-lo / step)
+                code = code - torch.maximum(torch.minimum(zero, levels), torch.zeros_like(levels))
         magnitude = code.abs().to(torch.int64)
-    counts = term_count(magnitude.cpu().numpy(), encoding)
+    counts = term_count(magnitude.cpu().numpy(), counting.encoding)
     return torch.from_numpy(counts).to(x.device)
