@@ -14,8 +14,9 @@ backward-weight of every layer) and then measured:
   layer lowered to a matrix product (im2col; serial operand the activation codes, parallel the
   weight codes; codes centred on their zero point, as the criterion counts them) and run
   through `thrifty.hw.pe.integer.integer_step_cycles`: term-serial cycles (max over 8 lanes of
-  NAF terms per step, at least 1), bit-serial (learned activation bits per step) and
-  bit-parallel (1 per step) summed over the PEs' steps; no tile lockstep, no area scaling;
+  NAF terms per step, at least 1; lanes with a zero weight idle; K padded only at its end),
+  bit-serial (learned activation bits per step) and bit-parallel (1 per step) summed over the
+  PEs' steps; no tile lockstep, no area scaling;
 - accuracy (test split), mean bits (weights and inputs, the paper's metric), weight and
   activation mean bits, and the frozen model's terms per serial value on the inference images.
 
