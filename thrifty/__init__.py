@@ -19,6 +19,7 @@ from thrifty.errors import (
 from thrifty.quant import (
     BitlengthRegularizer,
     QuantConfig,
+    fold_batchnorm,
     freeze,
     load,
     param_groups,
@@ -40,6 +41,7 @@ __all__ = [
     "ThriftyError",
     "TraceError",
     "__version__",
+    "fold_batchnorm",
     "freeze",
     "load",
     "param_groups",
