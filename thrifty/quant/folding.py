@@ -56,6 +56,16 @@ def _with_parameters(conv: nn.Module, cls: type[nn.Module], bn: nn.Module) -> nn
     return folded
 
 
+def fold_fused_layers(model: nn.Module) -> nn.Module:
+    """Only the first half of `fold_batchnorm`: every fused QuantConvBn layer becomes a plain
+    quantized convolution with the folded weight and bias; in place, returns `model`."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, FUSED_MODULE_TYPES):
+            plain = type(module).__mro__[2]  # QuantConvBn2d → _ConvBnMixin → QuantConv2d
+            _set_submodule(model, name, _with_parameters(module, plain, module.bn))
+    return model
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every batch norm that can be folded into its convolution, in place; returns `model`.
 
@@ -63,10 +73,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     `fold_batchnorm` (see the module docstring). Batch norms with no convolution before them
     stay as they are.
     """
-    for name, module in list(model.named_modules()):
-        if isinstance(module, FUSED_MODULE_TYPES):
-            plain = type(module).__mro__[2]  # QuantConvBn2d → _ConvBnMixin → QuantConv2d
-            _set_submodule(model, name, _with_parameters(module, plain, module.bn))
+    fold_fused_layers(model)
     pairs, _ = find_conv_bn_pairs(model)
     for pair in pairs:
         conv = model.get_submodule(pair.conv)
@@ -82,4 +89,4 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["fold_batchnorm", "fold_fused_layers"]
