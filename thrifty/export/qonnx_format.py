@@ -29,11 +29,11 @@ from typing import Any
 import onnx
 import torch
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
 from thrifty._io import write_bytes_atomic
-from thrifty.export.graph import activation_axis, build_twin, to_onnx
+from thrifty.export.graph import INPUT_NAME, OUTPUT_NAME, activation_axis, build_twin, to_onnx
 from thrifty.export.metadata import attach_metadata
 from thrifty.export.params import TensorQuantization, refuse_float_mantissa
 
@@ -153,6 +153,16 @@ def _qonnx_module(quant: TensorQuantization, rank: int) -> nn.Module:
     return QonnxQuant(step.reshape(keep), offset, widest, clip, view)
 
 
+def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename tensor `old` to `new` wherever the graph names it."""
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        if info.name == old:
+            info.name = new
+
+
 def export_qonnx(
     model: nn.Module,
     example: torch.Tensor,
@@ -167,7 +177,11 @@ def export_qonnx(
     """
     twin = build_twin(model, example, _qonnx_module)
     exported = to_onnx(twin, example, opset, custom_opsets={QONNX_DOMAIN: 1}, dynamic_batch=False)
-    exported = ModelWrapper(exported).transform(InferShapes()).model  # qonnx needs the shapes
+    # qonnx's own clean-up: shapes inferred, constants (Identity copies of shared parameter
+    # tensors included) folded into initializers, Quant nodes kept
+    exported = cleanup_model(ModelWrapper(exported)).model
+    _rename(exported.graph, exported.graph.input[0].name, INPUT_NAME)  # clean-up renamed them
+    _rename(exported.graph, exported.graph.output[0].name, OUTPUT_NAME)
     attach_metadata(exported, model, "qonnx", provenance)
     write_bytes_atomic(path, exported.SerializeToString())
     return exported
