@@ -21,6 +21,8 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -31,8 +33,9 @@ from qonnx.core.onnx_exec import execute_onnx
 from torch import nn
 
 import thrifty
+from thrifty._process_state import ProcessState
 from thrifty.errors import ExportError
-from thrifty.export import export_onnx, export_qonnx
+from thrifty.export import export_onnx, export_qonnx, save_packed
 from thrifty.export.qdq import _constants
 from thrifty.quant import QuantConfig
 
@@ -181,3 +184,19 @@ def test_what_qdq_cannot_hold_is_refused_by_name(tmp_path):
     with pytest.raises(ExportError, match=r"layer 'fc' weight: range \[1, .* needs zero point"):
         export_onnx(far, x, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_exports_leave_process_state_as_they_found_it(tmp_path):
+    """Thread count, random states and warnings filters (the exporter's deprecation notice is
+    silenced inside a catch_warnings block) are the caller's after every export."""
+    model = _frozen({"weight": {"kind": "int_symmetric"}})
+    x, fresh = torch.randn(2, 3, 5, 5), Plain()
+    with warnings.catch_warnings():
+        torch.manual_seed(1234)
+        warnings.filterwarnings("error", message="a filter only this test sets")
+        before = ProcessState.capture()
+        export_onnx(model, x, tmp_path / "m.onnx")
+        export_qonnx(model, x, tmp_path / "m.qonnx.onnx")
+        save_packed(model, tmp_path / "m.safetensors")
+        thrifty.fold_batchnorm(fresh)
+        assert before.differences(ProcessState.capture()) == []

@@ -33,6 +33,7 @@ from qonnx.util.cleanup import cleanup_model
 from torch import nn
 
 from thrifty._io import write_bytes_atomic
+from thrifty._process_state import preserved_process_state
 from thrifty.export.graph import INPUT_NAME, OUTPUT_NAME, activation_axis, build_twin, to_onnx
 from thrifty.export.metadata import attach_metadata
 from thrifty.export.params import TensorQuantization, refuse_float_mantissa
@@ -179,7 +180,8 @@ def export_qonnx(
     exported = to_onnx(twin, example, opset, custom_opsets={QONNX_DOMAIN: 1}, dynamic_batch=False)
     # qonnx's own clean-up: shapes inferred, constants (Identity copies of shared parameter
     # tensors included) folded into initializers, Quant nodes kept
-    exported = cleanup_model(ModelWrapper(exported)).model
+    with preserved_process_state():  # qonnx names tensors with Python's global `random`
+        exported = cleanup_model(ModelWrapper(exported)).model
     _rename(exported.graph, exported.graph.input[0].name, INPUT_NAME)  # clean-up renamed them
     _rename(exported.graph, exported.graph.output[0].name, OUTPUT_NAME)
     attach_metadata(exported, model, "qonnx", provenance)
