@@ -14,7 +14,7 @@ import onnxruntime
 
 import thrifty
 from thrifty.cli import app
-from thrifty.errors import ConfigError
+from thrifty.errors import CheckpointError, ConfigError
 from thrifty.export import load_packed
 from thrifty.export.source import load_run_model
 from thrifty.models import build_model
@@ -75,3 +75,6 @@ def test_a_checkpoint_needs_its_model_named(run_folder, tmp_path):
     result = _export(path, *args, "--out", tmp_path / "m.onnx")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.onnx").stat().st_size > 0
+    result = _export(tmp_path / "missing.pt", "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert isinstance(result.exception, CheckpointError)
+    assert "'" + str(tmp_path / "missing.pt") + "' does not exist" in str(result.exception)

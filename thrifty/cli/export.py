@@ -43,11 +43,16 @@ def export_command(
     ] = 1,
 ) -> None:
     """Export the frozen quantized model of a run or checkpoint to ONNX, QONNX or packed."""
-    from thrifty.errors import ConfigError
+    from thrifty.errors import CheckpointError, ConfigError
     from thrifty.export import export_onnx, export_qonnx, save_packed
     from thrifty.export.source import load_checkpoint_model, load_run_model
     from thrifty.quant import summary
 
+    if not source.exists():
+        raise CheckpointError(
+            f"{str(source)!r} does not exist; pass a `thrifty train` run folder or a checkpoint "
+            "written by thrifty.save"
+        )
     if source.is_dir():
         loaded = load_run_model(source)
     else:
