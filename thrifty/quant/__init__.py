@@ -1,6 +1,8 @@
 """thrifty.quant: learned-bitlength quantization (docs/design.md §3).
 
 quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fine-tune → summary.
+Batch norms fold into their convolutions during training with `QuantConfig(fold_batchnorm=True)`
+(`fused.py`) and for deployment with `fold_batchnorm(model)` (`folding.py`).
 """
 
 from thrifty.quant.bn_pairs import ConvBnPair, find_conv_bn_pairs
