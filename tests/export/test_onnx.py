@@ -21,6 +21,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -145,9 +146,12 @@ def test_per_channel_and_group_activations_and_mixed_bits(tmp_path):
     x = torch.randn(6, 3, 5, 5)
     with torch.no_grad():
         reference = model(x).numpy()
-    export_qonnx(model, x, tmp_path / "m.qonnx.onnx")
+    proto = export_qonnx(model, x, tmp_path / "m.qonnx.onnx")
     out = execute_onnx(ModelWrapper(str(tmp_path / "m.qonnx.onnx")), {"input": x.numpy()})
     _close(out["output"], reference)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    records = {r["layer"]: r for r in json.loads(meta["thrifty_bitlengths"])}
+    assert records["fc"]["activation_bits_per_group"] == (torch.arange(128.0) % 5 + 2).tolist()
     with pytest.raises(ExportError, match=r"layer 'conv' weight has per-group bitlengths"):
         export_onnx(model, x, tmp_path / "m.onnx")
 

@@ -1,5 +1,6 @@
 """What every exported file records about where it came from: the thrifty version, the format,
-the QuantConfig and the per-layer bitlengths (and, from the CLI, the run's config and seed)."""
+the QuantConfig and the bitlengths — per layer, and per channel or group where they vary at
+that granularity — (and, from the CLI, the run's config and seed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import onnx
 from torch import nn
 
 from thrifty._version import __version__
-from thrifty.quant.quantize import quantization_info
+from thrifty.quant.quantize import quantization_info, quantized_layers
 from thrifty.quant.summary import summary
 
 
@@ -21,6 +22,13 @@ def export_metadata(model: nn.Module, format_name: str) -> dict[str, str]:
         {"layer": r.name, "weight_bits": r.weight_bits, "activation_bits": r.activation_bits}
         for r in summary(model).records
     ]
+    for record, (_, layer) in zip(records, quantized_layers(model), strict=True):
+        for role, quantizer in (
+            ("weight", layer.weight_quantizer),
+            ("activation", layer.input_quantizer),
+        ):
+            if quantizer.bits is not None and quantizer.bits.numel() > 1:  # per channel / group
+                record[f"{role}_bits_per_group"] = quantizer.bits.detach().flatten().tolist()
     return {
         "thrifty_version": __version__,
         "thrifty_format": format_name,
