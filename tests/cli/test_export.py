@@ -16,7 +16,7 @@ import thrifty
 from thrifty.cli import app
 from thrifty.errors import CheckpointError, ConfigError
 from thrifty.export import load_packed
-from thrifty.export.source import load_run_model
+from thrifty.export.source import run_source
 from thrifty.models import build_model
 from thrifty.train.config import TrainConfig
 from thrifty.train.recipe import train
@@ -45,7 +45,7 @@ def _export(*args: str):
 
 
 def test_a_run_folder_exports_to_every_format(run_folder, tmp_path):
-    source = load_run_model(run_folder)
+    source = run_source(run_folder)
     x = torch.rand(5, 1, 8, 8)
     with torch.no_grad():
         reference = source.model(x).numpy()
@@ -66,7 +66,7 @@ def test_a_run_folder_exports_to_every_format(run_folder, tmp_path):
 
 
 def test_a_checkpoint_needs_its_model_named(run_folder, tmp_path):
-    source = load_run_model(run_folder)
+    source = run_source(run_folder)
     path = thrifty.save(source.model, tmp_path / "q.pt")
     result = _export(path, "--format", "onnx", "--out", tmp_path / "m.onnx")
     assert isinstance(result.exception, ConfigError)

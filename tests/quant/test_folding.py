@@ -227,3 +227,21 @@ def test_what_cannot_be_folded_is_refused_by_name():
 
 def test_thrifty_reexports_fold_batchnorm():
     assert thrifty.fold_batchnorm is fold_batchnorm
+
+
+def test_integer_inference_reads_folded_layers_and_refuses_fused_ones():
+    """The integer forward pass multiplies a layer's `weight`: a fused layer multiplies the
+    folded one instead, so it is refused until `fold_batchnorm` made the fold permanent."""
+    from thrifty.errors import SimulationError
+    from thrifty.hw.sim.integer_forward import integer_forward
+
+    model = quantize(_trained_stats(Net(), _shape(2), 4), QuantConfig(fold_batchnorm=True))
+    model.train()(torch.randn(_shape(2)))
+    freeze(model).eval()
+    x = torch.randn(_shape(2))
+    with pytest.raises(SimulationError, match=r"layer 'conv1' \(QuantConvBn2d\) still holds"):
+        integer_forward(model, x)
+    folded = integer_forward(fold_batchnorm(copy.deepcopy(model)), x)
+    with torch.no_grad():
+        torch.testing.assert_close(folded.reference, model(x), atol=0, rtol=0)
+    assert all(r.max_abs_error <= 1e-3 * max(r.max_abs_output, 1.0) for r in folded.layers)

@@ -45,7 +45,7 @@ def export_command(
     """Export the frozen quantized model of a run or checkpoint to ONNX, QONNX or packed."""
     from thrifty.errors import CheckpointError, ConfigError
     from thrifty.export import export_onnx, export_qonnx, save_packed
-    from thrifty.export.source import load_checkpoint_model, load_run_model
+    from thrifty.export.source import checkpoint_source, run_source
     from thrifty.quant import summary
 
     if not source.exists():
@@ -54,7 +54,7 @@ def export_command(
             "written by thrifty.save"
         )
     if source.is_dir():
-        loaded = load_run_model(source)
+        loaded = run_source(source)
     else:
         if model is None:
             raise ConfigError(
@@ -63,7 +63,7 @@ def export_command(
                 "with --num-classes, --in-channels and --image-size"
             )
         shape = (in_channels, image_size, image_size)
-        loaded = load_checkpoint_model(source, model, num_classes, shape)
+        loaded = checkpoint_source(source, model, num_classes, shape)
     if format_ is ExportFormat.packed:
         size = save_packed(loaded.model, out, loaded.provenance)
         typer.echo(
