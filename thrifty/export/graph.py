@@ -30,6 +30,7 @@ from thrifty.export.params import (
     quantized_layer_list,
     tensor_quantization,
 )
+from thrifty.quant.quantize import replace_submodule
 
 #: Name of the graph's input and output.
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -53,12 +54,6 @@ class TwinLayer(nn.Module):
         if isinstance(self.layer, nn.Linear):
             return F.linear(x, weight, self.layer.bias)
         return self.layer._conv_forward(x, weight, self.layer.bias)
-
-
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
 
 
 def activation_axis(quant: TensorQuantization, ndim: int) -> int:
@@ -100,7 +95,7 @@ def build_twin(
         for role, rank in (("activation", ranks[name]), ("weight", layer.weight.ndim)):
             quant = tensor_quantization(name, layer, role)
             parts.append(nn.Identity() if quant is None else make_quantizer(quant, rank))
-        _set_submodule(deployed, name, TwinLayer(layer.to_float(), parts[0], parts[1]))
+        replace_submodule(deployed, name, TwinLayer(layer.to_float(), parts[0], parts[1]))
     return deployed
 
 

@@ -21,12 +21,7 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.bn_pairs import find_conv_bn_pairs
 from thrifty.quant.fused import FUSED_MODULE_TYPES
 from thrifty.quant.modules import QUANTIZED_MODULE_TYPES
-
-
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
+from thrifty.quant.quantize import replace_submodule
 
 
 def _folded_parameters(conv: nn.Module, bn: nn.Module) -> tuple[nn.Parameter, nn.Parameter]:
@@ -62,7 +57,7 @@ def fold_fused_layers(model: nn.Module) -> nn.Module:
     for name, module in list(model.named_modules()):
         if isinstance(module, FUSED_MODULE_TYPES):
             plain = type(module).__mro__[2]  # QuantConvBn2d → _ConvBnMixin → QuantConv2d
-            _set_submodule(model, name, _with_parameters(module, plain, module.bn))
+            replace_submodule(model, name, _with_parameters(module, plain, module.bn))
     return model
 
 
@@ -84,8 +79,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 "without folding: folding it now would change the quantized weights; quantize "
                 "the float model with fold_batchnorm: true (and train), or export it unfolded"
             )
-        _set_submodule(model, pair.conv, _with_parameters(conv, type(conv), bn))
-        _set_submodule(model, pair.bn, nn.Identity())
+        replace_submodule(model, pair.conv, _with_parameters(conv, type(conv), bn))
+        replace_submodule(model, pair.bn, nn.Identity())
     return model
 
 

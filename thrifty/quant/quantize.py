@@ -71,7 +71,8 @@ def _matches(pattern: str, name: str, first: str, last: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+def replace_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Put `module` where the submodule called `name` (dotted path) of `model` is."""
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, module)
@@ -157,9 +158,9 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             pair = fold_for[name]
             bn = model.get_submodule(pair.bn)
             quantized = FUSED_CLASS_FOR[type(quantized)].fuse(quantized, bn, pair.bn)
-            _set_submodule(model, pair.bn, nn.Identity())
+            replace_submodule(model, pair.bn, nn.Identity())
             info.folded.append(pair)
-        _set_submodule(model, name, quantized)
+        replace_submodule(model, name, quantized)
         info.quantized.append(name)
     unexpected = [s for s in info.skipped if s.reason != "excluded by config"]
     if unexpected:
@@ -277,9 +278,9 @@ def param_groups(
 def dequantize(model: nn.Module) -> nn.Module:
     """The way back: replace every quantized layer by its float layer (same parameters)."""
     for name, layer in quantized_layers(model):
-        _set_submodule(model, name, layer.to_float())
+        replace_submodule(model, name, layer.to_float())
         if isinstance(layer, FUSED_MODULE_TYPES):  # the batch norm goes back to its place
-            _set_submodule(model, layer.bn_name, layer.bn)
+            replace_submodule(model, layer.bn_name, layer.bn)
     if hasattr(model, INFO_ATTRIBUTE):
         delattr(model, INFO_ATTRIBUTE)
     return model
