@@ -1,8 +1,11 @@
 """thrifty.quant: learned-bitlength quantization (docs/design.md §3).
 
 quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fine-tune → summary.
+Batch norms fold into their convolutions during training with `QuantConfig(fold_batchnorm=True)`
+(`fused.py`) and for deployment with `fold_batchnorm(model)` (`folding.py`).
 """
 
+from thrifty.quant.bn_pairs import ConvBnPair, find_conv_bn_pairs
 from thrifty.quant.checkpoint import load, save
 from thrifty.quant.config import (
     Granularity,
@@ -12,6 +15,8 @@ from thrifty.quant.config import (
     TermsConfig,
 )
 from thrifty.quant.costs import LayerBits, layer_bits, set_term_counting
+from thrifty.quant.folding import fold_batchnorm
+from thrifty.quant.fused import QuantConvBn1d, QuantConvBn2d
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -33,6 +38,7 @@ from thrifty.quant.summary import LayerSummary, QuantSummary, summary
 __all__ = [
     "QUANTIZED_MODULE_TYPES",
     "BitlengthRegularizer",
+    "ConvBnPair",
     "Granularity",
     "LayerBits",
     "LayerOverride",
@@ -41,11 +47,15 @@ __all__ = [
     "QuantConfig",
     "QuantConv1d",
     "QuantConv2d",
+    "QuantConvBn1d",
+    "QuantConvBn2d",
     "QuantLinear",
     "QuantSummary",
     "QuantizerConfig",
     "TermsConfig",
     "dequantize",
+    "find_conv_bn_pairs",
+    "fold_batchnorm",
     "freeze",
     "layer_bits",
     "load",

@@ -4,6 +4,9 @@
 shape and classes, and for test images), builds the registered model, quantizes it with the
 run's QuantConfig and loads `model.pt` exactly. A run of the two-phase recipe ends frozen, so
 its bitlengths are integers; a float-only run (no quantized layer in `model.pt`) is refused.
+Layers trained with `quant.fold_batchnorm` come back folded (`thrifty.quant.folding.
+fold_fused_layers`: plain quantized convolutions with the folded weight and bias, the same
+evaluation output bit for bit), the form inference and export read.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from thrifty.data.loading import load_data
 from thrifty.data.splits import DataSplits
 from thrifty.errors import CheckpointError, DataError
 from thrifty.models import build_model
+from thrifty.quant.folding import fold_fused_layers
 from thrifty.quant.quantize import quantize
 from thrifty.train.config import TrainConfig, load_train_config
 from thrifty.train.recipe import CONFIG_FILE, MODEL_FILE
@@ -82,6 +86,7 @@ def load_run_model(run: str | Path) -> RunModel:
             f"{str(model_path)!r} does not match model {config.model.name!r} of the run's "
             f"config: {error}"
         ) from None
+    fold_fused_layers(model)  # a run quantized with fold_batchnorm: its deployment form
     for param in model.parameters():
         param.requires_grad_(False)
     return RunModel(model.eval(), config, data)

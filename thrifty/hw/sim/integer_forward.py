@@ -35,6 +35,7 @@ from torch import nn
 
 from thrifty.errors import SimulationError
 from thrifty.hw.sim.dataflow import LayerGeometry, assemble_output, geometry_from_dict, lower
+from thrifty.quant.fused import FUSED_MODULE_TYPES
 from thrifty.quant.modules import QUANTIZED_MODULE_TYPES, QuantConv1d, QuantLinear
 from thrifty.quant.quantizers import ActivationQuantizer, Quantizer, WeightQuantizer
 
@@ -96,6 +97,11 @@ def check_integer_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
             "model quantized by thrifty.quantize and frozen by thrifty.freeze"
         )
     for name, layer in layers:
+        if isinstance(layer, FUSED_MODULE_TYPES):  # it multiplies W·γ/σ, not its `weight`
+            raise SimulationError(
+                f"layer {name!r} ({type(layer).__name__}) still holds its batch norm: its "
+                "multiplied weight is the folded one; call thrifty.fold_batchnorm(model) first"
+            )
         for role, quantizer in (("weight", layer.weight_quantizer),
                                 ("activation", layer.input_quantizer)):  # fmt: skip
             kind = quantizer.config.kind
