@@ -186,13 +186,17 @@ def _to_float(mant, exp, inf):
 
 
 @njit(cache=True)
-def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs):
+def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs, merge):
     """One reduction sum_k a[k] * b[k] (bf16 bit patterns); returns (value, baseline value).
 
     params = (lanes, window W, headroom, accumulator bits, min_cycles, 1 if the accumulator
-    enters the alignment top T else 0). Writes per-step cycles
-    into step_out and (cycles, terms_total, terms_out_of_bounds, terms_processed,
-    idle_lane_steps) into stats.
+    enters the alignment top T else 0). Writes per-step cycles into step_out (or, with
+    `merge`, raises step_out[s] to them: the pace of a row of PEs) and (cycles, terms_total,
+    terms_out_of_bounds, terms_processed, idle_lane_steps) into stats.
+
+    A step whose lowest product still has every term inside the window (the common case) takes
+    a short path: each lane's terms sum to its significand, so the term-serial sum is the
+    exact product sum shifted to the window's grid, and one sum serves both PEs.
     """
     lanes, window, headroom, bits, min_cycles, acc_in_top = (
         params[0],
@@ -226,7 +230,8 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 min_lsb = min(min_lsb, lsb)
         idle += lanes - active
         if active == 0:
-            step_out[step] = min_cycles
+            if not merge or step_out[step] < min_cycles:
+                step_out[step] = min_cycles
             cycles += min_cycles
             step += 1
             continue
@@ -239,6 +244,42 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             top = max(top, acc_e + _bit_length(acc_m if acc_m > 0 else -acc_m) - 1)
         window_lsb = top - window + 1
         grid = window_lsb - 7  # lowest bit any in-bound partial product (8 bits) can reach
+        if min_lsb >= grid:  # kmin <= 0 for every lane: all terms in bound
+            product_sum = 0
+            step_max = 0
+            for k in range(start, stop):
+                ak = np.int64(a[k])
+                bk = np.int64(b[k])
+                ea = (ak >> 7) & 0xFF
+                eb = (bk >> 7) & 0xFF
+                if ea == 0 or eb == 0:
+                    continue
+                frac = ak & 0x7F
+                t = count_from[frac, 0]
+                total += t
+                processed += t
+                if t == 0:
+                    idle += 1
+                step_max = max(step_max, t)
+                pm = (128 | frac) * (128 | (bk & 0x7F))
+                pm = pm << (ea + eb - PRODUCT_LSB_OFFSET - min_lsb)
+                product_sum += -pm if ((ak ^ bk) >> 15) != 0 else pm
+            step_cycles = max(step_max, min_cycles)
+            if not merge or step_out[step] < step_cycles:
+                step_out[step] = step_cycles
+            cycles += step_cycles
+            step += 1
+            if not acc_inf:
+                term_sum = product_sum << (min_lsb - grid)
+                trunc = (term_sum if term_sum > 0 else -term_sum) >> 7
+                if term_sum < 0:
+                    trunc = -trunc
+                acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
+            if not base_inf:
+                base_m, base_e, base_inf = _add_round(
+                    base_m, base_e, product_sum, min_lsb, bits, limbs
+                )
+            continue
         # baseline products (16 bits) go straight into one int64 when their spread allows
         narrow = max_lsb - min_lsb <= NARROW_PRODUCT_SPREAD
         term_sum = 0
@@ -280,7 +321,8 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 exps[j] = lsb
                 j += 1
         step_cycles = max(step_max, min_cycles)
-        step_out[step] = step_cycles
+        if not merge or step_out[step] < step_cycles:
+            step_out[step] = step_cycles
         cycles += step_cycles
         step += 1
         # term-serial value: truncate toward zero to the window, then one rounding
@@ -320,7 +362,7 @@ def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step
         for r in range(blk * block, min((blk + 1) * block, n_rows)):
             v, bv = reduce_one(
                 a[r], b[r], params, count_from, value_from, step_cycles[r], stats[r],
-                mants, exps, limbs,
+                mants, exps, limbs, False,
             )  # fmt: skip
             values[r] = v
             base[r] = bv
@@ -339,7 +381,7 @@ def matmul_kernel(a, bt, params, count_from, value_from, values, base, stats, st
         for n in range(n_cols):
             v, bv = reduce_one(
                 a[m], bt[n], params, count_from, value_from, step_cycles[m, n], stats[m, n],
-                mants, exps, limbs,
+                mants, exps, limbs, False,
             )  # fmt: skip
             values[m, n] = v
             base[m, n] = bv
