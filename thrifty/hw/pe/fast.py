@@ -72,6 +72,36 @@ def _round_magnitude(neg, mag, q, sticky, bits):
 
 
 @njit(cache=True)
+def _round_int(total, q, bits):
+    """Round total * 2**q (|total| < 2**62) to `bits` bits; -> (signed mantissa, exp, inf).
+
+    The same rounding as `_round_magnitude` without a sticky bit, written with sign masks and
+    a 0/1 round-up so that random signs and remainders cost no mispredicted branch.
+    """
+    if total == 0:
+        return 0, 0, False
+    sign = total >> 63  # 0 or -1
+    mag = (total ^ sign) - sign
+    top = q + _bit_length(mag) - 1
+    exp = max(top - bits + 1, FLOAT32_MIN_EXPONENT - bits + 1)
+    shift = exp - q
+    if shift <= 0:
+        keep, exp = mag, q
+    elif shift >= 63:  # mag < 2**62 <= half a quantum: rounds to zero
+        return 0, 0, False
+    else:
+        keep = mag >> shift
+        rem = mag & ((1 << shift) - 1)
+        half = np.int64(1) << (shift - 1)
+        keep += np.int64((rem > half) | ((rem == half) & ((keep & 1) == 1)))
+        if keep == 0:
+            return 0, 0, False
+    if exp > FLOAT32_MAX_EXPONENT - 64 and exp + _bit_length(keep) - 1 > FLOAT32_MAX_EXPONENT:
+        return (-1 if sign else 1), 0, True
+    return (keep ^ sign) - sign, exp, False
+
+
+@njit(cache=True)
 def _sa_add(limbs, m, q):
     """Add m * 2**q (|m| < 2**62) into the superaccumulator; return the highest limb touched."""
     neg = m < 0
@@ -163,16 +193,14 @@ def _add_round(m1, e1, m2, e2, bits, limbs):
     """Exact m1 * 2**e1 + m2 * 2**e2 rounded once; m1 is the accumulator (already rounded)."""
     if m2 == 0:
         return m1, e1, False
-    mag2 = -m2 if m2 < 0 else m2
     if m1 == 0:
-        return _round_magnitude(m2 < 0, mag2, e2, False, bits)
-    mag1 = -m1 if m1 < 0 else m1
+        return _round_int(m2, e2, bits)
+    mag1 = (m1 ^ (m1 >> 63)) - (m1 >> 63)
+    mag2 = (m2 ^ (m2 >> 63)) - (m2 >> 63)
     qmin = min(e1, e2)
     tmax = max(e1 + _bit_length(mag1), e2 + _bit_length(mag2)) - 1
     if tmax - qmin < DIRECT_SPAN_BITS:
-        total = (m1 << (e1 - qmin)) + (m2 << (e2 - qmin))
-        neg = total < 0
-        return _round_magnitude(neg, -total if neg else total, qmin, False, bits)
+        return _round_int((m1 << (e1 - qmin)) + (m2 << (e2 - qmin)), qmin, bits)
     lo = (min(e1, e2) - SA_MIN_WEIGHT) // LIMB_BITS
     hi = max(_sa_add(limbs, m1, e1), _sa_add(limbs, m2, e2))
     return _sa_round(limbs, lo, hi, bits)
@@ -271,9 +299,8 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             step += 1
             if not acc_inf:
                 term_sum = product_sum << (min_lsb - grid)
-                trunc = (term_sum if term_sum > 0 else -term_sum) >> 7
-                if term_sum < 0:
-                    trunc = -trunc
+                sign = term_sum >> 63  # truncate toward zero: on the magnitude
+                trunc = ((((term_sum ^ sign) - sign) >> 7) ^ sign) - sign
                 acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
             if not base_inf:
                 base_m, base_e, base_inf = _add_round(
