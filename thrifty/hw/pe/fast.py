@@ -40,13 +40,13 @@ PRODUCT_LSB_OFFSET = 2 * (127 + 7)  # product LSB weight = exponent_a + exponent
 STAT_FIELDS = ("cycles", "terms_total", "terms_out_of_bounds", "terms_processed", "idle_lane_steps")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _bit_length(x: int) -> int:
     """Number of bits of a non-negative int64 (0 for 0), via the count-leading-zeros instruction."""
     return 64 - leading_zeros(np.uint64(x))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _round_magnitude(neg, mag, q, sticky, bits):
     """Round (-1)**neg * (mag + sticky epsilon) * 2**q to `bits` bits; -> (mantissa, exp, inf)."""
     if mag == 0:
@@ -71,7 +71,7 @@ def _round_magnitude(neg, mag, q, sticky, bits):
     return (-keep if neg else keep), exp, False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _round_int(total, q, bits):
     """Round total * 2**q (|total| < 2**62) to `bits` bits; -> (signed mantissa, exp, inf).
 
@@ -188,7 +188,7 @@ def _sum_round(mants, exps, n, bits, limbs):
     return _sa_round(limbs, lo, hi, bits)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _add_round(m1, e1, m2, e2, bits, limbs):
     """Exact m1 * 2**e1 + m2 * 2**e2 rounded once; m1 is the accumulator (already rounded)."""
     if m2 == 0:
@@ -248,14 +248,14 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         active = 0
         max_lsb = -(1 << 20)
         min_lsb = 1 << 20
-        for k in range(start, stop):
+        for k in range(start, stop):  # without branches: zero operands are random
             ea = (np.int64(a[k]) >> 7) & 0xFF
             eb = (np.int64(b[k]) >> 7) & 0xFF
-            if ea != 0 and eb != 0:
-                active += 1
-                lsb = ea + eb - PRODUCT_LSB_OFFSET
-                max_lsb = max(max_lsb, lsb)
-                min_lsb = min(min_lsb, lsb)
+            dead = np.int64((ea == 0) | (eb == 0))
+            active += 1 - dead
+            lsb = ea + eb - PRODUCT_LSB_OFFSET
+            max_lsb = max(max_lsb, lsb - (dead << 21))
+            min_lsb = min(min_lsb, lsb + (dead << 21))
         idle += lanes - active
         if active == 0:
             if not merge or step_out[step] < min_cycles:
@@ -275,23 +275,23 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         if min_lsb >= grid:  # kmin <= 0 for every lane: all terms in bound
             product_sum = 0
             step_max = 0
+            # every significand has >= 1 term (count_from[f, 0] >= 1): no lane goes idle here;
+            # a lane with a zero operand adds 0 terms and a 0 product (shifted by >= 0)
             for k in range(start, stop):
                 ak = np.int64(a[k])
                 bk = np.int64(b[k])
                 ea = (ak >> 7) & 0xFF
                 eb = (bk >> 7) & 0xFF
-                if ea == 0 or eb == 0:
-                    continue
+                live = np.int64((ea != 0) & (eb != 0))
                 frac = ak & 0x7F
-                t = count_from[frac, 0]
+                t = count_from[frac, 0] * live
                 total += t
                 processed += t
-                if t == 0:
-                    idle += 1
                 step_max = max(step_max, t)
-                pm = (128 | frac) * (128 | (bk & 0x7F))
-                pm = pm << (ea + eb - PRODUCT_LSB_OFFSET - min_lsb)
-                product_sum += -pm if ((ak ^ bk) >> 15) != 0 else pm
+                pm = (128 | frac) * (128 | (bk & 0x7F)) * live
+                pm = pm << max(ea + eb - PRODUCT_LSB_OFFSET - min_lsb, 0)
+                neg = ((ak ^ bk) >> 15) & 1
+                product_sum += (pm ^ -neg) + neg  # two's complement: -pm when neg
             step_cycles = max(step_max, min_cycles)
             if not merge or step_out[step] < step_cycles:
                 step_out[step] = step_cycles
