@@ -163,7 +163,8 @@ def _offchip_bits(
         config.memory.value_bits
     )
     # The result's encoded size needs its values: the float32 product of the factors.
-    outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
+    outputs = [(torch.from_numpy(left) @ torch.from_numpy(right)).numpy()
+               for left, right in zip(product.left, product.right, strict=True)]  # fmt: skip
     arrays = [*inputs, assemble_output(op, geometry, outputs)]
     codec = config.memory.codec
     as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
