@@ -6,6 +6,7 @@ quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fi
 from thrifty.quant.checkpoint import load, save
 from thrifty.quant.config import Granularity, LayerOverride, QuantConfig, QuantizerConfig
 from thrifty.quant.costs import LayerBits, layer_bits
+from thrifty.quant.matmul import MatMul, QuantMatMul
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -31,11 +32,13 @@ __all__ = [
     "LayerBits",
     "LayerOverride",
     "LayerSummary",
+    "MatMul",
     "OperandTap",
     "QuantConfig",
     "QuantConv1d",
     "QuantConv2d",
     "QuantLinear",
+    "QuantMatMul",
     "QuantSummary",
     "QuantizerConfig",
     "dequantize",
