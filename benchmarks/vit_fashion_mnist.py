@@ -48,9 +48,7 @@ from thrifty.train.config import load_train_config  # noqa: E402
 def _train_and_trace(args: argparse.Namespace, config, work: Path) -> dict[str, Any]:
     data = load_data(config.data)
     torch.manual_seed(config.seed)
-    model = build_model(
-        config.model.name, data.num_classes, data.in_channels, data.image_size
-    )
+    model = build_model(config.model.name, data.num_classes, data.in_channels, data.image_size)
     started = time.perf_counter()
     result = train(config, data=data, model=model)
     train_seconds = time.perf_counter() - started
