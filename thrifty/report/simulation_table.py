@@ -59,7 +59,8 @@ def kind_table(report: Mapping[str, Any]) -> Table:
     MACs, speedup per sync policy and energy efficiency against the headline baseline."""
     table = Table(title="Per operation kind (ratios of the summed records)", box=box.SIMPLE_HEAD)
     for column in ("kind", "op", "MACs", "speedup tile", "row", "ideal", "energy eff."):
-        table.add_column(column, justify="left" if column in ("kind", "op") else "right")
+        left = column in ("kind", "op")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
     for kind, ops in report.get("by_kind", {}).items():
         for op, record in ops.items():
