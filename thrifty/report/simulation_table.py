@@ -28,11 +28,9 @@ def simulation_table(report: Mapping[str, Any]) -> Table:
         title=f"{report['config']['name']}: {area['term_serial_tiles']} term-serial tiles vs "
         f"{area['baseline_tiles']} {baseline} tiles (area ratio {area['ratio']:.2f})"
     )
-    for column in ("layer", "kind", "op", "serial", "MACs", "speedup tile", "row", "ideal",
+    for column in ("layer", "op", "serial", "MACs", "speedup tile", "row", "ideal",
                    "energy eff.", "processed terms", "bound"):  # fmt: skip
-        table.add_column(
-            column, justify="left" if column in ("layer", "kind", "op", "serial") else "right"
-        )
+        table.add_column(column, justify="left" if column in ("layer", "op", "serial") else "right")
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
     for record in [*report["layers"], report["total"]]:
         speed = record["speedup"]
@@ -40,7 +38,6 @@ def simulation_table(report: Mapping[str, Any]) -> Table:
         bound = "memory" if record["cycles"]["tile"] == record["memory_cycles"] else "compute"
         table.add_row(
             str(record["layer"]),
-            str(record.get("kind", "")),
             short.get(record["op"], str(record["op"])),
             str(record["serial_operand"]),
             f"{record['macs']:,}",
