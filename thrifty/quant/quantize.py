@@ -132,7 +132,8 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
         )
     first, last = candidates[0][0], candidates[-1][0]
     patterns = [o.pattern for o in config.overrides] + list(config.exclude)
-    every = candidates + products
+    order = {name: index for index, (name, _) in enumerate(model.named_modules())}
+    every = sorted(candidates + products, key=lambda item: order[item[0]])
     for pattern in patterns:
         if not any(_matches(pattern, name, first, last) for name, _ in every):
             raise QuantizationError(
@@ -176,6 +177,7 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             + "; ".join(f"{s.name} ({s.type}): {s.reason}" for s in unexpected),
             stacklevel=2,
         )
+    info.quantized.sort(key=order.__getitem__)  # registration order, products included
     setattr(model, INFO_ATTRIBUTE, info)
     return model
 
