@@ -8,10 +8,12 @@ import torch.nn.functional as F
 
 import thrifty
 from tests.hw._sim_helpers import fashion_images
+from tests.train._runs import TINY
 from thrifty.errors import ConfigError
 from thrifty.models import build_model
 from thrifty.models.vit import Attention
 from thrifty.quant import MatMul, QuantConfig, QuantMatMul, quantize
+from thrifty.train import TrainConfig, train
 
 
 def test_vit_maps_images_to_logits_with_named_attention_products():
@@ -57,3 +59,22 @@ def test_vit_learns_bitlengths_of_layers_and_products():
     products = [r for r in end.records if r.type == "QuantMatMul"]
     assert len(products) == 8
     assert all(r.weight_bits < 8.0 and r.activation_bits < 8.0 for r in products)
+
+
+def test_thrifty_train_runs_the_vit_with_quantized_products(tmp_path):
+    config = TrainConfig.model_validate(
+        {
+            **TINY,
+            "out": str(tmp_path / "run"),
+            "model": {"name": "vit_tiny"},
+            "quant": {"quantize_matmul": True},
+            "phases": {"float": {"epochs": 1}, "learn": {"epochs": 1}, "finetune": {"epochs": 1}},
+        }
+    )
+    result = train(config)
+    layers = {layer["name"]: layer for layer in result["layers"]}
+    assert layers["blocks.0.attn.qk"]["type"] == "QuantMatMul"
+    assert layers["blocks.3.attn.av"]["weight_bits"] == int(
+        layers["blocks.3.attn.av"]["weight_bits"]
+    )
+    assert 0.0 <= result["final_accuracy"] <= 1.0
