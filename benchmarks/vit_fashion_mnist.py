@@ -8,7 +8,9 @@
    softmax·V products with their gradients.
 3. Simulates that trace on the default accelerator (`--sample` < 1 simulates a fraction of the
    output tiles) and reports the term-serial speedup and energy efficiency per operation kind
-   (conv, linear, attention_qk, attention_av) and training operation.
+   (conv, linear, attention_qk, attention_av) and training operation: with off-chip traffic
+   (the roofline, `speedup`) and for compute alone (`compute_speedup`), and how many of the
+   records off-chip traffic bounds.
 
     python benchmarks/vit_fashion_mnist.py                      # train, trace, simulate
     python benchmarks/vit_fashion_mnist.py --reuse              # simulate the kept trace again
@@ -99,15 +101,23 @@ def main() -> None:
     simulate_seconds = time.perf_counter() - started
     write_simulation(simulation, work / "simulation")
 
-    def ratios(record) -> dict[str, Any]:
+    def ratios(record, kind: str, op: str) -> dict[str, Any]:
+        # Which records the roofline bounds by off-chip traffic (term-serial, tile policy).
+        records = [r for r in simulation.layers if kind in (r.kind, "*") and op in (r.op, "all")]
         return {
             "macs": record.macs,
             "speedup": record.speedup,
+            "compute_speedup": {
+                p: record.baseline_compute_cycles / c for p, c in record.compute_cycles.items()
+            },
+            "memory_bound_records": sum(r.cycles["tile"] == r.memory_cycles for r in records),
+            "records": len(records),
             "energy_efficiency": record.energy_efficiency,
         }
 
     by_kind = {
-        kind: {op: ratios(r) for op, r in ops.items()} for kind, ops in simulation.by_kind().items()
+        kind: {op: ratios(r, kind, op) for op, r in ops.items()}
+        for kind, ops in simulation.by_kind().items()
     }
     results = {
         **training,
@@ -115,7 +125,7 @@ def main() -> None:
         "sampled_fraction": args.sample,
         "simulate_seconds": simulate_seconds,
         "by_kind": by_kind,
-        "total": ratios(simulation.total),
+        "total": ratios(simulation.total, "*", "all"),
     }
     seed = config.seed
     path = write_result(
