@@ -16,6 +16,13 @@ so a layer's backward operations are recorded exactly when autograd performs the
 layer, whose input needs no gradient, has no backward_data; `torch.no_grad` passes have no
 backward at all). On steps that are not captured no hook is attached at all.
 
+Products of two activations (format version 2) are recorded the same way, A as `activation`
+and B as `weight` (backward_data is then dA = dC·Bᵀ, backward_weight dB = Aᵀ·dC): by the hooks
+of `thrifty.quant.MatMul` modules (quantized ones through their tap), and, with
+`config.functions`, by a `ProductMode` (`thrifty.trace.products`) pushed around each captured
+forward of the model, which sees `torch.matmul` / `@` / `torch.bmm` calls and computes
+`F.scaled_dot_product_attention` by its two explicit products.
+
 Where training is. With no `step` call every top-level forward of `model` is a new step
 (epoch 0, step 0, 1, 2, ...) and, with the default config, everything is recorded. A loop
 with a schedule calls `cap.step(epoch=..., step=..., last_step=...)` before each training step.
@@ -525,7 +532,7 @@ def _entry_head(entry: _PendingEntry) -> dict[str, Any]:
 def capture(
     model: nn.Module, folder: str | Path, config: TraceConfig | None = None
 ) -> Iterator[Capture]:
-    """Record the operands of `model`'s Conv1d/Conv2d/Linear layers inside the `with` block.
+    """Record the operands of `model`'s layers and activation products inside the `with` block.
 
     With no `config` every forward and backward pass inside the block is recorded (each
     forward of `model` is a new step). With a schedule, call `cap.step(epoch, step,
