@@ -114,3 +114,16 @@ def test_unknown_kind_and_wrong_class_are_named():
         MatMul("qv")
     with pytest.raises(QuantizationError, match="needs an exact MatMul, got Linear"):
         QuantMatMul.from_float(nn.Linear(2, 2), name="x")
+
+
+def test_export_and_integer_inference_refuse_quantized_products():
+    pytest.importorskip("onnx")
+    from thrifty.errors import ExportError, SimulationError
+    from thrifty.export.params import deployment_copy
+    from thrifty.hw.sim.integer_forward import check_integer_layers
+
+    model = freeze(quantize(_Scores(), QuantConfig(quantize_matmul=True)))
+    with pytest.raises(ExportError, match=r"QuantMatMul layers \['qk'\].*quantize_matmul=False"):
+        deployment_copy(model)
+    with pytest.raises(SimulationError, match=r"QuantMatMul layers \['qk'\].*training trace"):
+        check_integer_layers(model)

@@ -228,6 +228,12 @@ class QuantConfig(FrozenConfig):
         "thrifty.quant.MatMul modules (attention's Q·Kᵀ and softmax·V): both operands, per "
         "tensor, with the activation settings.",
     )
+    fold_batchnorm: bool = Field(
+        False,
+        description="Fold each Conv1d/Conv2d → BatchNorm pair into one quantized convolution "
+        "whose quantized weight is the folded one (batch statistics with a correction in "
+        "training, running statistics in evaluation; docs/quantization.md).",
+    )
     overrides: list[LayerOverride] = Field(
         default_factory=list, description="Per-layer changes; later entries win."
     )
