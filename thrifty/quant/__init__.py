@@ -17,6 +17,7 @@ from thrifty.quant.config import (
 from thrifty.quant.costs import LayerBits, layer_bits, set_term_counting
 from thrifty.quant.folding import fold_batchnorm
 from thrifty.quant.fused import QuantConvBn1d, QuantConvBn2d
+from thrifty.quant.matmul import MatMul, QuantMatMul
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -43,6 +44,7 @@ __all__ = [
     "LayerBits",
     "LayerOverride",
     "LayerSummary",
+    "MatMul",
     "OperandTap",
     "QuantConfig",
     "QuantConv1d",
@@ -50,6 +52,7 @@ __all__ = [
     "QuantConvBn1d",
     "QuantConvBn2d",
     "QuantLinear",
+    "QuantMatMul",
     "QuantSummary",
     "QuantizerConfig",
     "TermsConfig",

@@ -20,6 +20,12 @@ to one scalar, each a weighted mean Σ c·n / Σ c so that its unit stays bits:
   per serial value (× Σ MACs: term-cycles per sample of a one-lane PE). The quantizers count
   only once `set_term_counting` switched them on (the regularizer does it).
 
+A `QuantMatMul` (C = A·B of two activations, e.g. attention's Q·Kᵀ) has no weight: its record
+describes A by the `activation_*` fields and B by the `weight_*` fields, B's elements counted
+per sample like A's. So `bits` counts its two bitlengths, `memory` its two operands' per-sample
+elements, `bitops` its MACs × A bits × B bits, and `terms` takes A as the "activations" side
+and B as the "weights" side.
+
 A quantizer disabled by the config keeps its tensor in float: it carries no bitlength, takes no
 part in `bits`, `memory` and `terms` (a float serial operand is not priced), and counts as
 `FLOAT_BITS` in `bitops`.
@@ -35,6 +41,7 @@ from torch import nn
 
 from thrifty.errors import QuantizationError
 from thrifty.quant.config import TermsConfig
+from thrifty.quant.matmul import QuantMatMul
 from thrifty.quant.quantize import quantized_layers
 from thrifty.quant.term_counts import TermCounting, TermCounts
 
@@ -59,9 +66,9 @@ class LayerBits:
 
     name: str
     type: str
-    weight_bits: torch.Tensor | None
-    activation_bits: torch.Tensor | None
-    weight_elements: int
+    weight_bits: torch.Tensor | None  # a QuantMatMul's right operand B
+    activation_bits: torch.Tensor | None  # its left operand A
+    weight_elements: int  # a QuantMatMul's B per sample (0 before a forward pass)
     activation_elements: int | None
     macs: int | None
     weight_granularity: str
@@ -81,19 +88,23 @@ def layer_bits(model: nn.Module) -> list[LayerBits]:
     """A record per quantized layer, in registration order."""
     records = []
     for name, layer in quantized_layers(model):
-        w_bits, a_bits = layer.weight_quantizer.bits, layer.input_quantizer.bits
+        if isinstance(layer, QuantMatMul):
+            right, elements = layer.other_quantizer, layer.other_elements or 0
+        else:
+            right, elements = layer.weight_quantizer, layer.weight.numel()
+        w_bits, a_bits = right.bits, layer.input_quantizer.bits
         records.append(
             LayerBits(
                 name=name,
                 type=type(layer).__name__,
                 weight_bits=None if w_bits is None else w_bits.mean(),
                 activation_bits=None if a_bits is None else a_bits.mean(),
-                weight_elements=layer.weight.numel(),
+                weight_elements=elements,
                 activation_elements=layer.activation_elements,
                 macs=layer.macs,
-                weight_granularity=str(layer.weight_quantizer.layout.granularity),
+                weight_granularity=str(right.layout.granularity),
                 activation_granularity=str(layer.input_quantizer.layout.granularity),
-                weight_terms=_layer_terms(layer.weight_quantizer),
+                weight_terms=_layer_terms(right),
                 activation_terms=_layer_terms(layer.input_quantizer),
             )
         )
@@ -231,8 +242,9 @@ def set_term_counting(model: nn.Module, config: TermsConfig | None) -> None:
             centred=config.codes == "centred",
         )
     for _, layer in quantized_layers(model):
+        right = layer.other_quantizer if isinstance(layer, QuantMatMul) else layer.weight_quantizer
         for quantizer, side in (
-            (layer.weight_quantizer, "weights"),
+            (right, "weights"),
             (layer.input_quantizer, "activations"),
         ):
             on = serial is not None and serial in (side, "both")

@@ -35,6 +35,7 @@ from thrifty.hw.sim.dataflow import (
     assemble_output,
     geometry_from_dict,
     lower,
+    operation_kind,
 )
 from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
 from thrifty.hw.sim.tile_run import run_tiles
@@ -336,6 +337,7 @@ def simulate_operation(
         sampled_fraction=config.sampling.fraction,
         oracle_terms=oracle_terms,
         designs=designs,
+        kind=operation_kind(geometry),
     )
     values = None
     if keep_values:
