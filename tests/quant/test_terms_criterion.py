@@ -322,3 +322,29 @@ def test_a_cost_asked_in_another_encoding_than_counted_is_refused() -> None:
     model(ROW)
     with pytest.raises(QuantizationError, match="counted 'naf' terms of centred codes, but"):
         terms_cost(layer_bits(model), thrifty.TermsConfig(encoding="binary"))
+
+
+def test_a_quantized_matmul_prices_its_left_operand_as_activations_and_right_as_weights() -> None:
+    from thrifty.quant.matmul import MatMul
+
+    class Product(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.mm = MatMul()
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.mm(a, b))
+
+    config = thrifty.QuantConfig.model_validate(
+        {"quantize_matmul": True, "activation": {"init_bits": 3}}
+    )
+    model = thrifty.quantize(Product(), config)
+    reg = thrifty.BitlengthRegularizer(model, criterion="terms", terms={"serial": "weights"})
+    a = ROW.reshape(1, 8, 1).expand(1, 8, 8).contiguous()  # A: every value 0..7
+    b = torch.ones(1, 8, 8) * ROW.reshape(1, 8, 1) / 7  # B: range [0, 1] at 3 bits → codes 0..7
+    model(a, b)
+    records = {r.name: r for r in layer_bits(model)}
+    assert records["mm"].weight_terms.counts.low.item() == MEAN_TERMS[3]
+    assert records["mm"].activation_terms is None  # serial weights: A is not counted
+    assert reg.cost_tensor().item() > 0
