@@ -25,6 +25,8 @@ Target: learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-
     python benchmarks/fashion_mnist.py --subset 10000 --seeds 0   # a reduced run
     python benchmarks/fashion_mnist.py --plot benchmarks/results/fashion_mnist.json \
         --plot-out docs/img/fashion_mnist_front.png          # the plot of a results file
+    python benchmarks/fashion_mnist.py --merge benchmarks/results/a.json \
+        benchmarks/results/b.json --name both                # seeds run as separate processes
 
 Falls back to digits (and says so) when Fashion-MNIST is not installed. Not a test.
 """
@@ -223,6 +225,35 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
     return table
 
 
+def merge(paths: list[Path], name: str) -> Path:
+    """One results file from several runs of this benchmark (e.g. one process per seed): their
+    per-seed rows side by side, aggregated again over the variants that every run has."""
+    payloads = [json.loads(path.read_text()) for path in paths]
+    per_seed: list[dict[str, dict[str, Any]]] = []
+    seeds: list[int] = []
+    for payload in payloads:
+        per_seed += payload["results"]["per_seed"]
+        seeds += payload["results"]["seeds_done"]
+    common = [n for n in per_seed[0] if all(n in row for row in per_seed)]
+    per_seed = [{n: row[n] for n in common} for row in per_seed]
+    first = payloads[0]
+    return write_result(
+        name,
+        {
+            "command": first["results"]["command"],
+            "merged_from": [
+                {"file": path.name, "command": p["results"]["command"], "config": p["config"]}
+                for path, p in zip(paths, payloads, strict=True)
+            ],
+            "seeds_done": seeds,
+            "summary": aggregate(per_seed),
+            "per_seed": per_seed,
+        },
+        config={**first["config"], "seeds": seeds, "name": name},
+        seed=seeds[0],
+    )
+
+
 def markdown_table(path: Path) -> str:
     """The docs/results.md table of a results JSON: mean [min, max] over seeds per variant."""
     summary = json.loads(path.read_text())["results"]["summary"]
@@ -361,6 +392,13 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, default=None, help="plot a results JSON and exit")
     parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="merge results JSONs (e.g. one per seed) into benchmarks/results/<name>.json, exit",
+    )
+    parser.add_argument(
         "--plot-out", type=Path, default=REPO / "docs" / "img" / "fashion_mnist_front.png"
     )
     args = parser.parse_args()
@@ -369,6 +407,9 @@ def main() -> None:
         return
     if args.plot is not None:
         print(f"wrote {plot(args.plot, args.plot_out)}")
+        return
+    if args.merge is not None:
+        print(f"wrote {merge(args.merge, args.name)}")
         return
     if args.variants is None:
         args.variants = [*_variants(args), "pretrained_defaults"]
