@@ -122,27 +122,39 @@ def _train(config: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
 
 
 def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[str, Any]]:
-    """Float baselines and every variant for one seed: name → summary subset."""
+    """Float baselines and every variant for one seed: name → summary subset.
+
+    With `--reuse-float DIR`, the float model of DIR/seed<seed>/float (a run of this benchmark
+    kept from an earlier process) is read instead of trained; `--skip-float-same` leaves out the
+    float model of the same total epochs (run it in another process and `--merge`).
+    """
     results: dict[str, dict[str, Any]] = {}
     float_out = root / f"seed{seed}" / "float"
     no_quant = {"learn": {"epochs": 0}, "finetune": {"epochs": 0}}
-    results["float"] = _train(
-        {
-            **_base(args, seed, float_out),
-            "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
-        },
-        "float",
-        seed,
-    )
+    if args.reuse_float is not None:
+        float_out = args.reuse_float / f"seed{seed}" / "float"
+        kept = json.loads((float_out / "summary.json").read_text())
+        results["float"] = _row(kept, 0.0)
+        results["float"]["reused_from"] = str(float_out)
+    else:
+        results["float"] = _train(
+            {
+                **_base(args, seed, float_out),
+                "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
+            },
+            "float",
+            seed,
+        )
     total = args.float_epochs + args.learn_epochs + args.finetune_epochs
-    results["float_same_epochs"] = _train(
-        {
-            **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
-            "phases": {"float": {"epochs": total}, **no_quant},
-        },
-        f"float {total} epochs",
-        seed,
-    )
+    if not args.skip_float_same:
+        results["float_same_epochs"] = _train(
+            {
+                **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
+                "phases": {"float": {"epochs": total}, **no_quant},
+            },
+            f"float {total} epochs",
+            seed,
+        )
     checkpoint = {"checkpoint": str(float_out / "float_model.pt")}
     for name, variant in _variants(args).items():
         if name not in args.variants:
@@ -226,16 +238,21 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
 
 
 def merge(paths: list[Path], name: str) -> Path:
-    """One results file from several runs of this benchmark (e.g. one process per seed): their
-    per-seed rows side by side, aggregated again over the variants that every run has."""
+    """One results file from several runs of this benchmark (e.g. one process per seed, or per
+    variant): rows of the same seed are joined, then aggregated again over the variants that
+    every seed has."""
     payloads = [json.loads(path.read_text()) for path in paths]
-    per_seed: list[dict[str, dict[str, Any]]] = []
-    seeds: list[int] = []
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {}
     for payload in payloads:
-        per_seed += payload["results"]["per_seed"]
-        seeds += payload["results"]["seeds_done"]
-    common = [n for n in per_seed[0] if all(n in row for row in per_seed)]
-    per_seed = [{n: row[n] for n in common} for row in per_seed]
+        for seed, row in zip(
+            payload["results"]["seeds_done"], payload["results"]["per_seed"], strict=True
+        ):
+            by_seed.setdefault(seed, {}).update(row)
+    seeds = sorted(by_seed)
+    rows = [by_seed[seed] for seed in seeds]
+    names = list(dict.fromkeys(n for row in rows for n in row))
+    common = [n for n in names if all(n in row for row in rows)]
+    per_seed = [{n: row[n] for n in common} for row in rows]
     first = payloads[0]
     return write_result(
         name,
@@ -382,7 +399,18 @@ def main() -> None:
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--variants", nargs="+", default=None, help="None: every variant")
+    parser.add_argument("--variants", nargs="*", default=None, help="None: every variant")
+    parser.add_argument(
+        "--reuse-float",
+        type=Path,
+        default=None,
+        help="read the float model of DIR/seed<seed>/float instead of training it",
+    )
+    parser.add_argument(
+        "--skip-float-same",
+        action="store_true",
+        help="do not train the float model of the same total epochs",
+    )
     parser.add_argument("--name", default="fashion_mnist")
     parser.add_argument(
         "--table",
