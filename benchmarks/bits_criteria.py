@@ -94,6 +94,57 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def summarize(per_seed: list[dict[str, Any]], criteria: list[str]) -> dict[str, Any]:
+    """Mean accuracy and costs per criterion over seeds, and whether each criterion's run has
+    the lowest value of its own cost (learned, and after freeze)."""
+    summary = {
+        criterion: {
+            "accuracy": statistics.fmean(r[criterion]["accuracy"] for r in per_seed),
+            **{
+                stage: {
+                    cost: statistics.fmean(r[criterion][stage][cost] for r in per_seed)
+                    for cost in COSTS
+                }
+                for stage in ("learned", "frozen")
+            },
+            "n": len(per_seed),
+        }
+        for criterion in criteria
+    }
+    own_lowest = {
+        stage: {
+            criterion: min(summary, key=lambda c, s=stage, k=criterion: summary[c][s][k])
+            == criterion
+            for criterion in criteria
+        }
+        for stage in ("learned", "frozen")
+    }
+    return {"summary": summary, "each_criterion_lowest_on_its_own_cost": own_lowest}
+
+
+def merge(paths: list[Path], name: str) -> Path:
+    """One results file from runs in separate processes (e.g. one per seed)."""
+    payloads = [json.loads(path.read_text()) for path in paths]
+    per_seed = sorted(
+        (row for p in payloads for row in p["results"]["per_seed"]), key=lambda r: r["seed"]
+    )
+    criteria = [c for c in CRITERIA if all(c in row for row in per_seed)]
+    return write_result(
+        name,
+        {
+            "command": payloads[0]["results"]["command"],
+            "merged_from": [
+                {"file": path.name, "command": p["results"]["command"]}
+                for path, p in zip(paths, payloads, strict=True)
+            ],
+            **summarize(per_seed, criteria),
+            "per_seed": per_seed,
+        },
+        config={**payloads[0]["config"], "seeds": [r["seed"] for r in per_seed], "name": name},
+        seed=per_seed[0]["seed"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -109,9 +160,15 @@ def main() -> None:
     parser.add_argument("--bits-lr", type=float, default=DEFAULT_BITS_LR)
     parser.add_argument("--name", default="bits_criteria")
     parser.add_argument("--table", type=Path, default=None, help="print a results file's table")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="merge results files into <name>"
+    )
     args = parser.parse_args()
     if args.table is not None:
         print(table(args.table))
+        return
+    if args.merge is not None:
+        print(f"wrote {merge(args.merge, args.name)}")
         return
     torch.set_num_threads(1)
     command = "python benchmarks/bits_criteria.py " + " ".join(sys.argv[1:])
@@ -137,39 +194,13 @@ def main() -> None:
                 flush=True,
             )
         per_seed.append(row)
-        summary = {
-            criterion: {
-                "accuracy": statistics.fmean(r[criterion]["accuracy"] for r in per_seed),
-                **{
-                    stage: {
-                        cost: statistics.fmean(r[criterion][stage][cost] for r in per_seed)
-                        for cost in COSTS
-                    }
-                    for stage in ("learned", "frozen")
-                },
-                "n": len(per_seed),
-            }
-            for criterion in args.criteria
-        }
-        own_lowest = {
-            stage: {
-                criterion: min(summary, key=lambda c, s=stage, k=criterion: summary[c][s][k])
-                == criterion
-                for criterion in args.criteria
-            }
-            for stage in ("learned", "frozen")
-        }
         path = write_result(
             args.name,
-            {
-                "command": command,
-                "summary": summary,
-                "each_criterion_lowest_on_its_own_cost": own_lowest,
-                "per_seed": per_seed,
-            },
+            {"command": command, **summarize(per_seed, args.criteria), "per_seed": per_seed},
             config=vars(args),
             seed=args.seeds[0],
         )
+    own_lowest = json.loads(path.read_text())["results"]["each_criterion_lowest_on_its_own_cost"]
     print(table(path))
     print(f"each criterion lowest on its own cost: {own_lowest}")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import statistics
 import sys
@@ -164,6 +165,49 @@ def run(variant: str, float_model, data, args, seed: int) -> dict[str, Any]:
     }
 
 
+def summarize(per_seed: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Per variant: mean accuracy drop against each seed's float model, mean bits, seeds."""
+    return {
+        variant: {
+            "drop_points_mean": statistics.fmean(
+                100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
+            ),
+            "drop_points_std": statistics.stdev(
+                100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
+            )
+            if len(per_seed) > 1
+            else 0.0,
+            "mean_bits_mean": statistics.fmean(r[variant]["mean_bits"] for r in per_seed),
+            "n": len(per_seed),
+        }
+        for variant in variants
+    }
+
+
+def merge(paths: list[Path], name: str) -> Path:
+    """One results file from runs of this script in separate processes (e.g. one per seed):
+    their per-seed rows together, summarised again over the variants every row has."""
+    payloads = [json.loads(path.read_text()) for path in paths]
+    per_seed = sorted(
+        (row for p in payloads for row in p["results"]["per_seed"]), key=lambda r: r["seed"]
+    )
+    variants = [v for v in VARIANTS if all(v in row for row in per_seed)]
+    return write_result(
+        name,
+        {
+            "command": payloads[0]["results"]["command"],
+            "merged_from": [
+                {"file": path.name, "command": p["results"]["command"]}
+                for path, p in zip(paths, payloads, strict=True)
+            ],
+            "summary": summarize(per_seed, variants),
+            "per_seed": per_seed,
+        },
+        config={**payloads[0]["config"], "seeds": [r["seed"] for r in per_seed], "name": name},
+        seed=per_seed[0]["seed"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -180,7 +224,13 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="small_cnn")
     parser.add_argument("--bn-batches", type=int, default=50, help="bn_reestimate: batches")
     parser.add_argument("--name", default="bits_front")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="merge results files into <name>"
+    )
     args = parser.parse_args()
+    if args.merge is not None:
+        print(f"wrote {merge(args.merge, args.name)}")
+        return
     torch.set_num_threads(1)
     command = "python benchmarks/bits_front.py " + " ".join(sys.argv[1:])
     data = fashion_subset(args.train, args.test)
@@ -210,16 +260,7 @@ def main() -> None:
                 flush=True,
             )
         per_seed.append(row)
-        summary = {
-            variant: {
-                "drop_points_mean": statistics.fmean(
-                    100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
-                ),
-                "mean_bits_mean": statistics.fmean(r[variant]["mean_bits"] for r in per_seed),
-                "n": len(per_seed),
-            }
-            for variant in args.variants
-        }
+        summary = summarize(per_seed, args.variants)
         write_result(
             args.name,
             {"command": command, "summary": summary, "per_seed": per_seed},
