@@ -1,6 +1,6 @@
 """The layering is a checked contract: import-linter runs the `[tool.importlinter]` contract of
-pyproject.toml (numerics → quant → data / trace → train → hw → report → quickstart → cli, each
-importing only from the layers below it)."""
+pyproject.toml (numerics → quant → data / trace → train → hw / export → report → quickstart →
+cli, each importing only from the layers below it)."""
 
 from __future__ import annotations
 

@@ -48,6 +48,11 @@ class SynthesisError(ThriftyError, RuntimeError):
     """Logic synthesis cannot run or failed: Yosys missing, a malformed cell library, ..."""
 
 
+class ExportError(ThriftyError, ValueError):
+    """A model cannot be written in the asked export format (bits it cannot hold, a quantizer
+    kind or layer it has no operator for, a model not frozen yet, ...)."""
+
+
 class BitlengthsNotLearningWarning(UserWarning):
     """The bitlengths barely moved although a regularizer pulls them down: their learning rate
     (or λ) is too small for the optimizer in use."""

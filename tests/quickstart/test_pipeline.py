@@ -103,6 +103,26 @@ def test_report_is_built_from_the_runs_and_simulations(run) -> None:
     assert product.numeric_cost.baseline_error_mean == accumulator.numeric_cost.baseline_error_mean
 
 
+def test_report_has_the_integer_inference_of_the_learned_integer_model(run) -> None:
+    out, result = run
+    inference = result.report.inference
+    assert inference is not None and inference.variant == "integer_bits"
+    written = json.loads((out / "inference" / "inference.json").read_text())
+    assert inference.images == written["images"] == 4
+    assert written["config"] == result.report.hardware.config.model_dump(mode="json")
+    integer = result.report.variant("integer_bits")
+    learned = [row for row in inference.layers if row.precision == "learned"]
+    assert [row.layer for row in learned] == [row.layer for row in integer.layers]
+    for row, bits in zip(learned, integer.layers, strict=True):
+        assert (row.activation_bits, row.weight_bits) == (bits.activation_bits, bits.weight_bits)
+    for design in inference.designs:
+        per = written[design.precision]["per_inference"]
+        assert design.cycles == per["cycles"][design.design]
+        assert design.energy_pj == per["energy_pj"][design.design]
+    assert inference.top1_agreement == 1.0
+    assert 'id="inference"' in result.report_html.read_text()
+
+
 def test_a_second_run_into_the_same_folder_gives_the_same_numbers(run, tmp_path) -> None:
     out, first = run
     # The simulator leaves torch's thread count at the core count (it should restore it);

@@ -145,7 +145,27 @@ def sample_report_dict() -> dict[str, Any]:
         "claims": [],
         "windows": [],
         "seconds": 95.0,
+        "inference": _inference(),
     }
+
+
+def _inference() -> dict:
+    """Integer inference of the integer-bits variant: two layers, both precisions."""
+    layers = [
+        {"layer": name, "precision": precision, "activation_bits": bits, "weight_bits": bits,
+         "term_serial_cycles": 100.0 * bits, "bit_serial_cycles": 150.0 * bits,
+         "bit_parallel_cycles": 100.0}
+        for name in ("conv", "fc") for precision, bits in (("learned", 4.0), ("uniform", 8.0))
+    ]  # fmt: skip
+    designs = [
+        {"design": design, "precision": precision, "cycles": cycles * factor,
+         "energy_pj": 1000.0 * cycles * factor}
+        for design, cycles in (("term_serial", 2.0), ("bit_serial", 3.0), ("bit_parallel", 1.0))
+        for precision, factor in (("learned", 1.0), ("uniform", 2.0))
+    ]  # fmt: skip
+    return {"variant": "integer_bits", "images": 4, "uniform_bits": 8, "sync_policy": "tile",
+            "layers": layers, "designs": designs, "top1_agreement": 1.0,
+            "logits_max_abs_error": 1e-6}  # fmt: skip
 
 
 def _comparison(baseline: str, ts_codec: bool, base_codec: bool, speedup: float) -> dict:

@@ -170,3 +170,15 @@ def test_both_baselines_and_windows_are_shown() -> None:
     assert "<td>1e-05 / 1e-06</td>" in page and "<td>1e-08 / 1e-06</td>" in page
     assert "Claim 1 (dot_product)" in page and "Claim 1 (per_lane_fma)" in page
     assert format_ratio(1.4) in page  # the product window's speedup over per-lane FMA
+
+
+def test_integer_inference_section_shows_the_json_numbers(sample_page: str) -> None:
+    section = sample_page[sample_page.index('id="inference"') :]
+    section = section[: section.index("</section>")]
+    # Per inference: term-serial 2 / 4 cycles and 2 / 4 nJ at learned / 8 bits.
+    assert "<td>term-serial (Bit-Pragmatic)</td><td>2</td><td>4</td><td>2</td><td>4</td>" in section
+    assert "<td>bit-serial (Stripes)</td><td>3</td><td>6</td><td>3</td><td>6</td>" in section
+    # Per layer, learned row then 8-bit row: term-serial 100 × bits, bit-serial 150 × bits.
+    assert "<td>conv</td><td>learned</td><td>4</td><td>4</td><td>400</td><td>600</td>" in section
+    assert "<td></td><td>8-bit</td><td>8</td><td>8</td><td>800</td><td>1,200</td>" in section
+    assert "on 4 test images" in section and "100.0 %" in section

@@ -19,6 +19,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "thrifty.cli.simulate",
     "thrifty.cli.quickstart",
     "thrifty.cli.hw",
+    "thrifty.cli.export",
 )
 
 app = typer.Typer(

@@ -69,14 +69,24 @@ def report_command(
         typer.Option(help="Folder for the comparison plot of several runs (default: here)."),
     ] = None,
 ) -> None:
-    """Print each run's per-layer table and write its PNG plots (and a comparison)."""
+    """Print each run's per-layer table and write its PNG plots (and a comparison).
+
+    A run simulated with `thrifty simulate --inference RUN` (default output folder) also
+    gets its integer inference tables.
+    """
     from rich.console import Console
 
     from thrifty.report import layer_table, load_run, report_runs
+    from thrifty.report.inference_table import inference_energy_table, inference_table
 
     console = Console()
     for path in runs:
         console.print(layer_table(load_run(path).summary, title=f"run {path}"))
+        inference = path / "inference" / "inference.json"
+        if inference.is_file():
+            report = json.loads(inference.read_text())
+            console.print(inference_table(report))
+            console.print(inference_energy_table(report))
     for written in report_runs(runs, out):
         console.print(f"wrote {written}")
 

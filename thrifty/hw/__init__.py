@@ -21,17 +21,21 @@ from thrifty.hw.pe import (
     run_pe,
 )
 from thrifty.hw.sim import (
+    InferenceSimulation,
     OpResult,
     Simulation,
     simulate_entries,
+    simulate_inference,
     simulate_operation,
     simulate_trace,
+    write_inference,
     write_simulation,
 )
 
 __all__ = [
     "ErrorReport",
     "HardwareConfig",
+    "InferenceSimulation",
     "IntegerPEResult",
     "MatmulResult",
     "OpResult",
@@ -48,7 +52,9 @@ __all__ = [
     "run_integer_pe",
     "run_pe",
     "simulate_entries",
+    "simulate_inference",
     "simulate_operation",
     "simulate_trace",
+    "write_inference",
     "write_simulation",
 ]

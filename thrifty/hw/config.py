@@ -87,6 +87,10 @@ class EnergyConfig(FrozenConfig):
     spends `multiplier_pj + shifter_pj + adder_tree_input_pj` per step. Both spend
     `exponent_lane_pj` per lane and `accumulator_pj` per step. A per-lane FMA baseline lane
     spends `fma_multiply_pj + fma_add_pj` per step and `fma_add_pj` per lane sum at the end.
+
+    Integer inference (`thrifty.hw.simulate_inference`) reuses `multiplier_pj` (an 8 × 8-bit
+    integer multiply), `shifter_pj` and `idle_lane_pj`, and adds `int_adder_tree_input_pj` and
+    `int_accumulator_pj` (docs/simulator.md, "Inference").
     """
 
     multiplier_pj: float = Field(
@@ -137,6 +141,18 @@ class EnergyConfig(FrozenConfig):
         description="Per-lane FMA baseline: one float32 add of a product into the lane's "
         "accumulator, with its rounding, per MAC and per final lane-sum add (pJ; Horowitz: "
         "32-bit float add 0.9).",
+    )
+    int_adder_tree_input_pj: float = Field(
+        0.05,
+        ge=0,
+        description="Add one integer lane product (or shifted weight) into the adder tree (pJ; "
+        "assumption: a 16-bit add, between Horowitz's 8-bit 0.03 and 32-bit 0.1).",
+    )
+    int_accumulator_pj: float = Field(
+        0.1,
+        ge=0,
+        description="Integer accumulator update, once per PE cycle of the serial designs and "
+        "once per step of the bit-parallel one (pJ; Horowitz: 32-bit integer add 0.1).",
     )
     leakage_pj_per_kge_cycle: float = Field(
         0.02,
@@ -216,6 +232,39 @@ class SamplingConfig(FrozenConfig):
     )
 
 
+class InferenceConfig(FrozenConfig):
+    """Integer inference of a frozen learned-bitlength model (`thrifty.hw.simulate_inference`).
+
+    The integer accelerators this stands for are the research group's own: Bit-Pragmatic
+    (term-serial activations), Stripes (bit-serial activations) and DaDianNao (bit-parallel),
+    as modelled by their simulator DNNsim. Activations are the serial operand, weights the
+    parallel one; lanes, term encoding (`pe.encoding`), `pe.min_cycles` and the tiles with their
+    sync policies (`tile`) are shared with the training simulator. docs/simulator.md
+    ("Inference") compares each choice with that reference.
+    """
+
+    reduction_padding: Literal["kernel_position", "end"] = Field(
+        "kernel_position",
+        description="How a reduction is cut into steps of `pe.lanes` values: 'kernel_position' "
+        "pads each kernel position's input channels to a multiple of the lanes (as arrays "
+        "fetch one kernel position's channel brick at a time, and as DNNsim does), 'end' pads "
+        "only the end of the flattened reduction (fewer steps, no array does it).",
+    )
+    skip_zero_weights: bool = Field(
+        False,
+        description="Lanes whose weight is zero are idle (their activation's terms cost "
+        "nothing). Off by default: only a weight-scheduling design (BitTactical-style) can "
+        "exploit it; Pragmatic and Stripes process every lane's activation.",
+    )
+    uniform_bits: int = Field(
+        8,
+        ge=2,
+        le=16,
+        description="Bitlength of the comparison point: the same model re-quantized with every "
+        "weight and activation at this many bits (bits).",
+    )
+
+
 class HardwareConfig(FrozenConfig):
     """Everything the simulator assumes about the accelerator, in one validated object."""
 
@@ -234,6 +283,9 @@ class HardwareConfig(FrozenConfig):
     energy: EnergyConfig = Field(default_factory=EnergyConfig, description="pJ per event.")
     area: AreaConfig = Field(default_factory=AreaConfig, description="Component areas.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Sampling.")
+    inference: InferenceConfig = Field(
+        default_factory=InferenceConfig, description="Integer inference (simulate_inference)."
+    )
 
 
 def preset_names() -> list[str]:
@@ -262,6 +314,7 @@ __all__ = [
     "DataflowConfig",
     "EnergyConfig",
     "HardwareConfig",
+    "InferenceConfig",
     "MemoryConfig",
     "SamplingConfig",
     "TileConfig",

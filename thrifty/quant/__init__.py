@@ -1,11 +1,16 @@
 """thrifty.quant: learned-bitlength quantization (docs/design.md §3).
 
 quantize → train with `loss + BitlengthRegularizer(model)()` → freeze → fine-tune → summary.
+Batch norms fold into their convolutions during training with `QuantConfig(fold_batchnorm=True)`
+(`fused.py`) and for deployment with `fold_batchnorm(model)` (`folding.py`).
 """
 
+from thrifty.quant.bn_pairs import ConvBnPair, find_conv_bn_pairs
 from thrifty.quant.checkpoint import load, save
 from thrifty.quant.config import Granularity, LayerOverride, QuantConfig, QuantizerConfig
 from thrifty.quant.costs import LayerBits, layer_bits
+from thrifty.quant.folding import fold_batchnorm
+from thrifty.quant.fused import QuantConvBn1d, QuantConvBn2d
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -27,6 +32,7 @@ from thrifty.quant.summary import LayerSummary, QuantSummary, summary
 __all__ = [
     "QUANTIZED_MODULE_TYPES",
     "BitlengthRegularizer",
+    "ConvBnPair",
     "Granularity",
     "LayerBits",
     "LayerOverride",
@@ -35,10 +41,14 @@ __all__ = [
     "QuantConfig",
     "QuantConv1d",
     "QuantConv2d",
+    "QuantConvBn1d",
+    "QuantConvBn2d",
     "QuantLinear",
     "QuantSummary",
     "QuantizerConfig",
     "dequantize",
+    "find_conv_bn_pairs",
+    "fold_batchnorm",
     "freeze",
     "layer_bits",
     "load",

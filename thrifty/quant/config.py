@@ -237,6 +237,12 @@ class QuantConfig(FrozenConfig):
         "method's default) or 'ema' (the moving average of evaluation, updated with the batch "
         "first; values outside it are clipped).",
     )
+    fold_batchnorm: bool = Field(
+        False,
+        description="Fold each Conv1d/Conv2d → BatchNorm pair into one quantized convolution "
+        "whose quantized weight is the folded one (batch statistics with a correction in "
+        "training, running statistics in evaluation; docs/quantization.md).",
+    )
     overrides: list[LayerOverride] = Field(
         default_factory=list, description="Per-layer changes; later entries win."
     )

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from thrifty.errors import QuantizationError
+from thrifty.quant.bn_pairs import ConvBnPair, UnfoldedBatchNorm, find_conv_bn_pairs
 from thrifty.quant.config import FIRST_LAYER, LAST_LAYER, QuantConfig, QuantizerConfig
+from thrifty.quant.fused import FUSED_CLASS_FOR, FUSED_MODULE_TYPES
 from thrifty.quant.modules import QUANTIZED_CLASS_FOR, QUANTIZED_MODULE_TYPES
 
 #: Default learning rate of the bitlengths, whatever the weights' rate is. Bitlengths live on a
@@ -56,6 +58,9 @@ class QuantizationInfo:
     config: QuantConfig
     quantized: list[str] = field(default_factory=list)
     skipped: list[SkippedLayer] = field(default_factory=list)
+    #: With `fold_batchnorm`: the folded (conv, batch norm) pairs, and the batch norms left.
+    folded: list[ConvBnPair] = field(default_factory=list)
+    unfolded: list[UnfoldedBatchNorm] = field(default_factory=list)
 
 
 def _matches(pattern: str, name: str, first: str, last: str) -> bool:
@@ -66,7 +71,8 @@ def _matches(pattern: str, name: str, first: str, last: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+def replace_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Put `module` where the submodule called `name` (dotted path) of `model` is."""
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, module)
@@ -75,9 +81,12 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
     """Quantize the weights and inputs of every Conv1d/Conv2d/Linear of `model`, in place.
 
-    Grouped and depthwise convolutions included. Returns `model`. Raises QuantizationError when
-    the model is already quantized, has no quantizable layer, an override or exclude pattern
-    matches no layer, or a granularity does not fit a layer (the message names the layer).
+    Grouped and depthwise convolutions included. With `config.fold_batchnorm`, each
+    Conv→BatchNorm pair (`bn_pairs.find_conv_bn_pairs`) becomes one `QuantConvBn1d/2d` whose
+    quantized weight is the folded one (`fused.py`), its batch norm's old place an nn.Identity.
+    Returns `model`. Raises QuantizationError when the model is already quantized, has no
+    quantizable layer, an override or exclude pattern matches no layer, a granularity does not
+    fit a layer (the message names the layer), or folding finds no pair.
     """
     config = config or QuantConfig()
     if not isinstance(model, nn.Module):
@@ -126,9 +135,15 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
                 f"layers are: {[name for name, _ in candidates]}"
             )
     info = QuantizationInfo(config=config, skipped=skipped)
+    fold_for = _fold_plan(model, info) if config.fold_batchnorm else {}
     for name, module in candidates:
         if any(_matches(p, name, first, last) for p in config.exclude):
             info.skipped.append(SkippedLayer(name, type(module).__name__, "excluded by config"))
+            if name in fold_for:
+                pair = fold_for.pop(name)
+                info.unfolded.append(
+                    UnfoldedBatchNorm(pair.bn, f"its convolution {name!r} is excluded by config")
+                )
             continue
         weight_config, activation_config = layer_configs(config, name, first, last)
         quantized = QUANTIZED_CLASS_FOR[type(module)].from_float(
@@ -139,7 +154,13 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             config.activation_ema_momentum,
             config.activation_training_range,
         )
-        _set_submodule(model, name, quantized)
+        if name in fold_for:
+            pair = fold_for[name]
+            bn = model.get_submodule(pair.bn)
+            quantized = FUSED_CLASS_FOR[type(quantized)].fuse(quantized, bn, pair.bn)
+            replace_submodule(model, pair.bn, nn.Identity())
+            info.folded.append(pair)
+        replace_submodule(model, name, quantized)
         info.quantized.append(name)
     unexpected = [s for s in info.skipped if s.reason != "excluded by config"]
     if unexpected:
@@ -148,8 +169,29 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             + "; ".join(f"{s.name} ({s.type}): {s.reason}" for s in unexpected),
             stacklevel=2,
         )
+    if info.unfolded:
+        warnings.warn(
+            "thrifty.quantize (fold_batchnorm) left these batch norms unfolded, in float: "
+            + "; ".join(f"{u.name!r}: {u.reason}" for u in info.unfolded),
+            stacklevel=2,
+        )
     setattr(model, INFO_ATTRIBUTE, info)
     return model
+
+
+def _fold_plan(model: nn.Module, info: QuantizationInfo) -> dict[str, ConvBnPair]:
+    """Conv name → its pair, for `fold_batchnorm`; records the unfoldable batch norms in `info`
+    and raises QuantizationError when there is nothing to fold."""
+    pairs, unfolded = find_conv_bn_pairs(model)
+    info.unfolded.extend(unfolded)
+    if not pairs:
+        found = "; ".join(f"{u.name!r}: {u.reason}" for u in unfolded) or "none"
+        raise QuantizationError(
+            f"fold_batchnorm is set but model {type(model).__name__} has no foldable "
+            f"Conv1d/Conv2d → BatchNorm1d/BatchNorm2d pair (batch norms found: {found}); set "
+            "fold_batchnorm to false, or make each batch norm read only its convolution's output"
+        )
+    return {pair.conv: pair for pair in pairs}
 
 
 def layer_configs(
@@ -236,7 +278,9 @@ def param_groups(
 def dequantize(model: nn.Module) -> nn.Module:
     """The way back: replace every quantized layer by its float layer (same parameters)."""
     for name, layer in quantized_layers(model):
-        _set_submodule(model, name, layer.to_float())
+        replace_submodule(model, name, layer.to_float())
+        if isinstance(layer, FUSED_MODULE_TYPES):  # the batch norm goes back to its place
+            replace_submodule(model, layer.bn_name, layer.bn)
     if hasattr(model, INFO_ATTRIBUTE):
         delattr(model, INFO_ATTRIBUTE)
     return model

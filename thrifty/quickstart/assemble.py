@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from thrifty.errors import SimulationError
 from thrifty.hw.codec.accounting import CodecSummary
 from thrifty.hw.cost.area import iso_area_tiles
+from thrifty.hw.sim.inference import DESIGNS, HEADLINE_POLICY, InferenceSimulation
 from thrifty.hw.sim.results import SWEEP_POLICY, TERM_CLASSES, OpResult
 from thrifty.hw.sim.simulation import Simulation
 from thrifty.hw.sim.value_error import NumericCost as MeasuredNumericCost
@@ -24,6 +25,9 @@ from thrifty.report.schema import (
     CodecResult,
     Comparison,
     EnergySplit,
+    InferenceDesign,
+    InferenceLayer,
+    InferenceResult,
     LayerPrecision,
     NumericCost,
     OpSummary,
@@ -199,6 +203,44 @@ def build_variant(
         comparisons=comparisons(simulation.total, policies),
         codec=codec_results(codec),
         train_config=train_config,
+    )
+
+
+def inference_result(simulation: InferenceSimulation, variant: str) -> InferenceResult:
+    """The report's record of an integer inference simulation (per layer, per inference)."""
+    layers, designs = [], []
+    for precision, run in (("learned", simulation.learned), ("uniform", simulation.uniform)):
+        for record in run.layers:
+            layers.append(
+                InferenceLayer(
+                    layer=record.layer,
+                    precision=precision,
+                    activation_bits=record.activation_bits or 0.0,
+                    weight_bits=record.weight_bits or 0.0,
+                    term_serial_cycles=record.design_cycles("term_serial"),
+                    bit_serial_cycles=record.design_cycles("bit_serial"),
+                    bit_parallel_cycles=record.design_cycles("bit_parallel"),
+                )
+            )
+        for design in DESIGNS:
+            designs.append(
+                InferenceDesign(
+                    design=design,
+                    precision=precision,
+                    cycles=run.total.design_cycles(design) / simulation.images,
+                    energy_pj=run.total.energy_pj[design]["total_pj"] / simulation.images,
+                )
+            )
+    learned = simulation.learned
+    return InferenceResult(
+        variant=variant,
+        images=simulation.images,
+        uniform_bits=simulation.config.inference.uniform_bits,
+        sync_policy=HEADLINE_POLICY,
+        layers=layers,
+        designs=designs,
+        top1_agreement=learned.top1_agreement,
+        logits_max_abs_error=learned.logits_max_abs_error,
     )
 
 

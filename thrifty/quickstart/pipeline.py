@@ -5,8 +5,9 @@ variants (each from the reference), each trained by `thrifty.train.train` → fo
 capture a training step's operands, simulate them (`thrifty.hw.simulate_trace`) against
 both bit-parallel bfloat16 baselines at iso-area, run the off-chip codec → the float32
 reference again with each out-of-bounds window of the PE, and each window's numeric cost
-against float64 → report.json (built from the typed results, with the claims judged) →
-report.html (rendered from report.json).
+against float64 → integer inference of the learned-integer-bits model on a few test images
+(`thrifty.hw.simulate_inference`) → report.json (built from the typed results, with the claims
+judged) → report.html (rendered from report.json).
 A progress display (rich, on stderr) names each stage as it runs.
 """
 
@@ -32,12 +33,18 @@ from thrifty.data import DataSplits
 from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import SYNC_POLICIES
 from thrifty.hw.sim.simulation import Simulation
-from thrifty.quickstart.assemble import baseline_areas, build_variant, window_result
+from thrifty.quickstart.assemble import (
+    baseline_areas,
+    build_variant,
+    inference_result,
+    window_result,
+)
 from thrifty.quickstart.budget import QuickstartBudget, budget_for
 from thrifty.quickstart.claims import claim_line, with_claims
 from thrifty.quickstart.dataset_choice import DatasetChoice, choose_dataset, describe
 from thrifty.quickstart.stages import (
     HARDWARE_PRESET,
+    INFERENCE_VARIANT,
     QUICKSTART_MODEL,
     QUICKSTART_SEED,
     WINDOWS,
@@ -211,7 +218,8 @@ def run_quickstart(
     choice = choose_dataset(None if dataset_root is None else Path(dataset_root))
     given = stages.load_data is not read_data
     start = time.perf_counter()
-    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 2 * len(WINDOWS) - 1 + 1
+    # data, the variants' stages, the windows' simulations and costs, inference, the page
+    total_stages = 1 + len(VARIANT_NAMES) * STAGES_PER_VARIANT + 2 * len(WINDOWS) - 1 + 1 + 1
     with _display(progress, total_stages) as display:
         data = display.run("loading data", stages.load_data, choice, budget)
         display.note(f"data set: {data.name} (given)" if given else describe(choice))
@@ -270,6 +278,15 @@ def run_quickstart(
                 f"numeric cost, {window} window", stages.numeric_cost, reference_traces, config
             )
             windows.append(window_result(simulation, cost, hardware_info.sync_policies))
+        integer = next(v for v in trained if v.name == INFERENCE_VARIANT)
+        inference = display.run(
+            f"integer inference of {VARIANT_LABELS[integer.name]}",
+            stages.inference,
+            integer.model,
+            data,
+            hardware,
+            out_dir / "inference",
+        )
         variants = [
             build_variant(
                 variant.name,
@@ -294,6 +311,7 @@ def run_quickstart(
                 variants=variants,
                 windows=windows,
                 seconds=time.perf_counter() - start,
+                inference=inference_result(inference, INFERENCE_VARIANT),
             )
         )
         report_json = out_dir / "report.json"

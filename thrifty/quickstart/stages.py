@@ -30,6 +30,7 @@ from thrifty._config import apply_overrides, parse_config, with_overrides
 from thrifty.data import DataConfig, DataSplits, load_data, steps_per_epoch
 from thrifty.hw.codec.accounting import CodecSummary, measure_trace
 from thrifty.hw.config import HardwareConfig, load_hardware_config
+from thrifty.hw.sim.inference import InferenceSimulation, simulate_inference, write_inference
 from thrifty.hw.sim.simulation import Simulation, simulate_trace, write_simulation
 from thrifty.hw.sim.value_error import NumericCost
 from thrifty.hw.sim.value_error import numeric_cost as trace_numeric_cost
@@ -42,6 +43,7 @@ from thrifty.report.schema import LayerPrecision
 from thrifty.trace import capture as capture_trace
 from thrifty.trace import open as open_trace
 from thrifty.train import TrainConfig, train
+from thrifty.train.run_model import draw_test_images
 
 QUICKSTART_MODEL = "small_cnn"
 """The model every variant trains (thrifty's small CNN: two convolutions, two linear layers)."""
@@ -81,6 +83,12 @@ SIMULATION_JOBS = 1
 
 WINDOWS = ("accumulator", "product")
 """The term-serial PE's out-of-bounds windows the float32 reference is simulated with."""
+
+INFERENCE_VARIANT = "integer_bits"
+"""The variant whose frozen model the integer inference stage simulates."""
+
+INFERENCE_IMAGES = 4
+"""Test images of the integer inference stage (images): a few keep the stage to seconds."""
 
 NUMERIC_COST_ROWS = 64
 """Output rows per training operation whose reductions the numeric cost compares (rows)."""
@@ -271,6 +279,15 @@ def codec(trace_dir: Path) -> Mapping[str, CodecSummary]:
     return measure_trace(trace_dir).by_class()
 
 
+def inference(model: nn.Module, data: DataSplits, config: HardwareConfig, out_dir: Path):
+    """Integer inference of a frozen model on `INFERENCE_IMAGES` test images (seeded);
+    writes `inference.json` into `out_dir`."""
+    images = draw_test_images(data, min(INFERENCE_IMAGES, len(data.test)), QUICKSTART_SEED)
+    simulation = simulate_inference(model, images, config, seed=QUICKSTART_SEED)
+    write_inference(simulation, out_dir)
+    return simulation
+
+
 @dataclass(frozen=True)
 class QuickstartStages:
     """The functions `run_quickstart` calls; replace any one to change that stage."""
@@ -282,10 +299,15 @@ class QuickstartStages:
     simulate: Callable[[Path, HardwareConfig, Path], Simulation] = simulate
     codec: Callable[[Path], Mapping[str, CodecSummary]] = codec
     numeric_cost: Callable[[Path, HardwareConfig], NumericCost] = numeric_cost
+    inference: Callable[[nn.Module, DataSplits, HardwareConfig, Path], InferenceSimulation] = (
+        inference
+    )
 
 
 __all__ = [
     "HARDWARE_PRESET",
+    "INFERENCE_IMAGES",
+    "INFERENCE_VARIANT",
     "QUICKSTART_MODEL",
     "QUICKSTART_SEED",
     "WINDOWS",

@@ -37,9 +37,11 @@ from thrifty.report.number_format import (
 from thrifty.report.schema import (
     BASELINE_LABELS,
     BOUND_POLICIES,
+    VARIANT_LABELS,
     Claim,
     Comparison,
     EnergySplit,
+    InferenceLayer,
     QuickstartReport,
     VariantResult,
     load_report,
@@ -473,6 +475,75 @@ def _codec_section(report: QuickstartReport) -> Markup | None:
     )
 
 
+_INFERENCE_DESIGNS = {"term_serial": "term-serial (Bit-Pragmatic)",
+                      "bit_serial": "bit-serial (Stripes)",
+                      "bit_parallel": "bit-parallel (DaDianNao)"}  # fmt: skip
+
+
+def _inference_section(report: QuickstartReport) -> Markup | None:
+    result = report.inference
+    if result is None:
+        return None
+    label = VARIANT_LABELS[result.variant]
+    bits = result.uniform_bits
+    lead = element(
+        "p",
+        f"The {label} model, frozen, run as integers on {format_count(result.images)} test "
+        "images on three integer accelerators of the same PEs and tiles (no iso-area scaling): "
+        "term-serial activations, bit-serial activations, bit-parallel. Cycles at the learned "
+        f"bitlengths and with every tensor re-quantized at {bits} bits; term-serial cycles at "
+        f"the {result.sync_policy} sync policy; energy is compute plus on-chip buffer reads. "
+        f"The integer pass agrees with the model's own forward on "
+        f"{format_percent(result.top1_agreement)} of top-1 predictions (largest logit "
+        f"difference {format_number(result.logits_max_abs_error)}).",
+    )
+    per = {(d.design, d.precision): d for d in result.designs}
+    rows = []
+    for design, name in _INFERENCE_DESIGNS.items():
+        learned, uniform = per.get((design, "learned")), per.get((design, "uniform"))
+        if learned is None or uniform is None:
+            continue
+        rows.append([
+            name, format_count(round(learned.cycles)), format_count(round(uniform.cycles)),
+            format_number(learned.energy_pj / 1000.0), format_number(uniform.energy_pj / 1000.0),
+        ])  # fmt: skip
+    per_inference = table(
+        ["design", "cycles learned", f"cycles {bits}-bit", "energy learned (nJ)",
+         f"energy {bits}-bit (nJ)"],
+        rows,
+        caption="Per inference (one image).",
+    )  # fmt: skip
+    layer_rows = [
+        [
+            layer.layer if layer.precision == "learned" else "",
+            "learned" if layer.precision == "learned" else f"{bits}-bit",
+            format_bits(layer.activation_bits),
+            format_bits(layer.weight_bits),
+            format_count(round(layer.term_serial_cycles)),
+            format_count(round(layer.bit_serial_cycles)),
+            format_count(round(layer.bit_parallel_cycles)),
+        ]
+        for layer in _by_layer(result.layers)
+    ]
+    per_layer = table(
+        ["layer", "bits", "activation bits", "weight bits", "term-serial", "bit-serial",
+         "bit-parallel"],
+        layer_rows,
+        caption=f"Cycles per layer for the {format_count(result.images)} images.",
+    )  # fmt: skip
+    return element(
+        "section", element("h2", "Integer inference"), lead, per_inference, per_layer,
+        id="inference",
+    )  # fmt: skip
+
+
+def _by_layer(layers: list[InferenceLayer]) -> list[InferenceLayer]:
+    """Each layer's learned row, then its uniform row, in network order."""
+    names = list(dict.fromkeys(layer.layer for layer in layers))
+    order = {"learned": 0, "uniform": 1}
+    return sorted(layers, key=lambda x: (names.index(x.layer), order[x.precision]))
+
+
 def _provenance_section(report: QuickstartReport) -> Markup:
     prov = report.provenance
     machine = prov.get("machine") or {}
@@ -537,6 +608,7 @@ def render_html_report(report: QuickstartReport | Mapping[str, Any]) -> str:
             _sweep_section(report),
             _bits_section(report),
             _codec_section(report),
+            _inference_section(report),
             _provenance_section(report),
         ),
     )

@@ -235,6 +235,60 @@ class VariantResult(_Record):
         return self
 
 
+InferenceDesignName = Literal["term_serial", "bit_serial", "bit_parallel"]
+InferencePrecision = Literal["learned", "uniform"]
+
+
+class InferenceLayer(_Record):
+    """One layer of integer inference at one precision: bitlengths and each design's cycles."""
+
+    layer: str
+    precision: InferencePrecision = Field(
+        description="'learned': the frozen learned bitlengths; 'uniform': every tensor "
+        "re-quantized at `InferenceResult.uniform_bits`."
+    )
+    activation_bits: float = Field(ge=0.0, description="Mean activation bitlength (bits).")
+    weight_bits: float = Field(ge=0.0, description="Mean weight bitlength (bits).")
+    term_serial_cycles: float = Field(
+        ge=0.0, description="Term-serial cycles for all the images, at `sync_policy` (cycles)."
+    )
+    bit_serial_cycles: float = Field(ge=0.0, description="Bit-serial cycles (cycles).")
+    bit_parallel_cycles: float = Field(ge=0.0, description="Bit-parallel cycles (cycles).")
+
+
+class InferenceDesign(_Record):
+    """One integer design at one precision, per inference (one image)."""
+
+    design: InferenceDesignName
+    precision: InferencePrecision
+    cycles: float = Field(ge=0.0, description="Cycles per inference (cycles).")
+    energy_pj: float = Field(
+        ge=0.0, description="Energy per inference, compute and on-chip buffers (pJ)."
+    )
+
+
+class InferenceResult(_Record):
+    """Integer inference of the learned-integer-bits variant's frozen model on test images.
+
+    Term-serial (Bit-Pragmatic), bit-serial (Stripes) and bit-parallel (DaDianNao) integer
+    accelerators of the same PEs and tiles (no iso-area scaling), at the learned bitlengths and
+    at uniform bits (docs/simulator.md, "Inference").
+    """
+
+    variant: VariantName = Field(description="The variant whose frozen model was simulated.")
+    images: int = Field(ge=1, description="Test images simulated (images).")
+    uniform_bits: int = Field(ge=1, description="Bitlength of the uniform comparison (bits).")
+    sync_policy: SyncPolicy = Field(description="Sync policy of the term-serial cycles.")
+    layers: list[InferenceLayer]
+    designs: list[InferenceDesign]
+    top1_agreement: float = Field(
+        ge=0.0, le=1.0, description="Integer pass vs the model's own forward, top-1 (fraction)."
+    )
+    logits_max_abs_error: float = Field(
+        ge=0.0, description="Largest |integer pass − fake-quantized forward| of the logits."
+    )
+
+
 class DatasetInfo(_Record):
     """Which data set was used and, if it was not the preferred one, why."""
 
@@ -300,6 +354,10 @@ class QuickstartReport(_Record):
         description="The float32 reference with each out-of-bounds window of the PE.",
     )
     seconds: float | None = Field(default=None, ge=0.0, description="Whole run's wall time (s).")
+    inference: InferenceResult | None = Field(
+        default=None,
+        description="Integer inference cost of the learned-integer-bits model (None: not run).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> QuickstartReport:
@@ -344,6 +402,9 @@ __all__ = [
     "DatasetInfo",
     "EnergySplit",
     "HardwareInfo",
+    "InferenceDesign",
+    "InferenceLayer",
+    "InferenceResult",
     "LayerPrecision",
     "NumericCost",
     "OpSummary",

@@ -96,6 +96,61 @@ def per_lane_fma_energy(
     }
 
 
+@dataclass(frozen=True)
+class IntegerActivity:
+    """What one integer inference layer did on the three integer designs (all additive).
+
+    pe_steps: (PE, step) pairs, padding steps included; terms: activation terms the term-serial
+    lanes added; term_serial_pe_cycles / bit_serial_pe_cycles: Σ over PEs of their own cycles;
+    sram_bits: on-chip buffer bits read (the same for the three designs).
+    """
+
+    pe_steps: int
+    lanes: int
+    terms: float
+    term_serial_pe_cycles: float
+    bit_serial_pe_cycles: float
+    sram_bits: float
+
+
+def integer_energy(activity: IntegerActivity, table: EnergyConfig) -> dict[str, dict[str, float]]:
+    """Energy breakdown (pJ) of the integer term-serial, bit-serial and bit-parallel designs.
+
+    term-serial  = terms·(shifter + int tree input) + idle lane-cycles·idle + PE cycles·int acc
+    bit-serial   = PE cycles·lanes·int tree input (one AND-gated weight per lane and cycle,
+                   zero bits included) + PE cycles·int acc
+    bit-parallel = lane-steps·(multiplier + int tree input) + PE steps·int acc
+    each + SRAM bits·sram. No leakage (no synthesized integer PE area yet) and no DRAM.
+    """
+    a = activity
+    sram = a.sram_bits * table.sram_bit_pj
+    tree = table.int_adder_tree_input_pj
+    parts = {
+        "term_serial": {
+            "lanes_pj": a.terms * (table.shifter_pj + tree),
+            "idle_lanes_pj": max(0.0, a.term_serial_pe_cycles * a.lanes - a.terms)
+            * table.idle_lane_pj,
+            "accumulator_pj": a.term_serial_pe_cycles * table.int_accumulator_pj,
+        },
+        "bit_serial": {
+            "lanes_pj": a.bit_serial_pe_cycles * a.lanes * tree,
+            "idle_lanes_pj": 0.0,
+            "accumulator_pj": a.bit_serial_pe_cycles * table.int_accumulator_pj,
+        },
+        "bit_parallel": {
+            "lanes_pj": a.pe_steps * a.lanes * (table.multiplier_pj + tree),
+            "idle_lanes_pj": 0.0,
+            "accumulator_pj": a.pe_steps * table.int_accumulator_pj,
+        },
+    }
+    out = {}
+    for design, compute in parts.items():
+        compute_pj = float(sum(compute.values()))
+        out[design] = {**{k: float(v) for k, v in compute.items()}, "compute_pj": compute_pj,
+                       "sram_pj": float(sram), "total_pj": compute_pj + float(sram)}  # fmt: skip
+    return out
+
+
 #: The energy of each baseline, by name (HardwareConfig.baseline).
 BASELINE_ENERGY = {"dot_product": bit_parallel_energy, "per_lane_fma": per_lane_fma_energy}
 
@@ -113,8 +168,10 @@ def energy_split(breakdown: dict[str, float]) -> dict[str, float]:
 __all__ = [
     "BASELINE_ENERGY",
     "Activity",
+    "IntegerActivity",
     "bit_parallel_energy",
     "energy_split",
+    "integer_energy",
     "per_lane_fma_energy",
     "term_serial_energy",
 ]

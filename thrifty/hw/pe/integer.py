@@ -123,11 +123,15 @@ def integer_step_cycles(
     b: torch.Tensor | np.ndarray,
     bitlength: int,
     config: PEConfig | None = None,
+    *,
+    skip_zero_b: bool = True,
 ) -> np.ndarray:
     """Term-serial cycles per step of o = a @ b for integer a (M, K) and b (K, N): (M, N, S) uint8.
 
     Equal to run_integer_pe on the broadcast pairs; memory O(M*N*S) (the caller chunks M).
     Bit-serial hardware takes `bitlength` cycles for every one of these steps.
+    `skip_zero_b=False` makes a lane whose b is zero still spend the terms of its a (a design
+    that does not schedule around zero weights).
     """
     config = PEConfig() if config is None else config
     ai, bi = _integers(a, "a"), _integers(b, "b")
@@ -135,7 +139,8 @@ def integer_step_cycles(
     if ai.ndim != 2 or bi.ndim != 2 or ai.shape[1] != bi.shape[0]:
         raise NumericsError(f"need a (M, K) and b (K, N); got {ai.shape} and {bi.shape}")
     counts = _step_view(term_count(np.abs(ai), config.encoding), config.lanes)  # (M, S, L)
-    nonzero_b = _step_view((bi != 0).T.astype(np.int64), config.lanes)  # (N, S, L)
+    gate = (bi != 0) if skip_zero_b else np.ones(bi.shape, dtype=bool)
+    nonzero_b = _step_view(gate.T.astype(np.int64), config.lanes)  # (N, S, L)
     out = np.zeros((ai.shape[0], bi.shape[1], counts.shape[1]), dtype=np.int64)
     for lane in range(config.lanes):
         np.maximum(out, counts[:, None, :, lane] * nonzero_b[None, :, :, lane], out=out)
