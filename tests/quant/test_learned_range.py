@@ -114,3 +114,14 @@ def test_float_mantissa_cannot_learn_a_range() -> None:
         thrifty.QuantConfig.model_validate(
             {"weight": {"kind": "float_mantissa", "range": "learned"}}
         )
+
+
+def test_export_refuses_a_learned_range() -> None:
+    from thrifty.errors import ExportError
+    from thrifty.export.params import deployment_copy
+
+    model = thrifty.quantize(_model(), thrifty.QuantConfig.model_validate(LEARNED))
+    model(torch.randn(2, 1, 8, 8))  # a training batch sets the input ranges
+    thrifty.freeze(model)
+    with pytest.raises(ExportError, match="range='learned'.*quantize with range='minmax'"):
+        deployment_copy(model)
