@@ -54,14 +54,14 @@ class Quantizer(nn.Module):
             torch.full(layout.bits_shape, float(config.init_bits)),
             requires_grad=config.learnable,
         )
-        if config.range == "learned":
+        if config.range == "learned" and config.enabled:
             self.range_lo = nn.Parameter(torch.zeros(layout.bits_shape))
             self.range_hi = nn.Parameter(torch.ones(layout.bits_shape))
 
     @property
     def learned_range(self) -> bool:
         """True when the range is a learned parameter pair rather than the data's min/max."""
-        return self.config.range == "learned"
+        return self.config.range == "learned" and self.config.enabled
 
     @torch.no_grad()
     def init_range_(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
