@@ -9,12 +9,15 @@ in a fresh child process (this script with `--child`), so that:
   else in the process), and `process_macs_per_second` is MACs ÷ the child's whole wall time
   (start-up, imports, kernel cache loads included), what a `thrifty simulate` user waits;
 - `peak_rss_bytes` is the child's own peak resident memory (`resource.getrusage`), its pool
-  workers' peak separately when `--jobs` > 1.
+  workers' peak separately when `--jobs` > 1;
+- `cpu_ns_per_mac` is the CPU time of the child's `simulate_trace` (all its threads) per MAC:
+  on a machine shared with other jobs it moves far less than the wall-clock rate.
 
-Beside each repeat, in the parent: the PE kernel alone (`iter_pe_matmul` on a fixed
-(256 × 576) · (576 × 64) product of post-ReLU activations and weights, all numba threads), and
-a calibration probe of the machine (GFLOP/s of a fixed 512 × 512 float32 numpy matmul), so
-runs on a loaded machine can be read. Medians over repeats, every repeat recorded.
+Beside each repeat, in the parent: the kernel alone (`run_tiles`, what the simulator calls,
+on a fixed (256 × 576) · (576 × 64) product of post-ReLU activations and weights on 8 × 8
+tiles, all numba threads), and a calibration probe of the machine (GFLOP/s of a fixed
+512 × 512 float32 numpy matmul), with the 1-minute load average, so runs on a loaded machine
+can be read. Medians over repeats, every repeat recorded.
 
 Usage: python benchmarks/simulate_throughput.py [--batch 32] [--repeats 3] [--jobs 1]
 """
@@ -73,20 +76,21 @@ def calibration_gflops(repeats: int = 5) -> float:
     return 2 * PROBE_SIZE**3 / statistics.median(times) / 1e9
 
 
-def kernel_macs_per_second(config) -> float:
-    """MAC/s of the PE kernel alone on a fixed activation × weight product (all threads)."""
-    from thrifty.hw import iter_pe_matmul
+def kernel_macs_per_second(config) -> tuple[float, float]:
+    """(MAC/s, CPU ns per MAC) of the simulator's kernel alone on a fixed activation × weight
+    product (all threads)."""
+    from thrifty.hw.sim.tile_run import run_tiles
 
     m, k, n = KERNEL_SHAPE
     rng = np.random.default_rng(SEED)
     a = torch.from_numpy(np.maximum(rng.normal(size=(m, k)), 0).astype(np.float32)).bfloat16()
     b = torch.from_numpy(rng.normal(0.0, 0.05, size=(k, n)).astype(np.float32)).bfloat16()
-    for _ in iter_pe_matmul(a[:8], b, config.pe, rows_per_chunk=8):  # JIT / cache load
-        pass
-    start = time.perf_counter()
-    for _ in iter_pe_matmul(a, b, config.pe, rows_per_chunk=64):
-        pass
-    return m * k * n / (time.perf_counter() - start)
+    tile = config.tile
+    run_tiles(a[:8], b, config.pe, tile.rows, tile.cols, tile.row_buffer_depth)  # cache load
+    start, cpu = time.perf_counter(), time.process_time()
+    run_tiles(a, b, config.pe, tile.rows, tile.cols, tile.row_buffer_depth)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    return m * k * n / seconds, cpu_seconds * 1e9 / (m * k * n)
 
 
 def child(trace: Path, arch: str, jobs: int, limit: int) -> None:
@@ -96,14 +100,15 @@ def child(trace: Path, arch: str, jobs: int, limit: int) -> None:
     from thrifty.hw.sim.simulation import simulate_entries, simulate_trace
 
     config = load_hardware_config(arch)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if limit:
         simulation = simulate_entries(list(thrifty.trace.open(trace))[:limit], config)
     else:
         simulation = simulate_trace(trace, config, jobs=jobs)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "macs": simulation.total.macs,
         "operations_simulated": len(simulation.layers),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -158,8 +163,11 @@ def main() -> None:
         entries = len(thrifty.trace.open(folder))
         for repeat in range(args.repeats):
             row = {"calibration_gflops_before": calibration_gflops()}
-            row["kernel_macs_per_second"] = kernel_macs_per_second(config)
+            row["load_average_1min_start"] = os.getloadavg()[0]
+            kernel = kernel_macs_per_second(config)
+            row["kernel_macs_per_second"], row["kernel_cpu_ns_per_mac"] = kernel
             row.update(run_child(folder, args))
+            row["cpu_ns_per_mac"] = row["cpu_seconds"] * 1e9 / row["macs"]
             row["calibration_gflops_after"] = calibration_gflops()
             row["macs_per_second"] = row["macs"] / row["seconds"]
             row["process_macs_per_second"] = row["macs"] / row["process_seconds"]
@@ -168,7 +176,9 @@ def main() -> None:
             print(f"repeat {repeat}: {row['macs']:,} MACs in {row['seconds']:.1f} s "
                   f"({row['process_seconds']:.1f} s process): {row['macs_per_second']:.3g} "
                   f"MAC/s ({row['process_macs_per_second']:.3g} process); kernel alone "
-                  f"{row['kernel_macs_per_second']:.3g} MAC/s; peak RSS "
+                  f"{row['kernel_macs_per_second']:.3g} MAC/s; CPU "
+                  f"{row['cpu_ns_per_mac']:.2f} ns/MAC (kernel "
+                  f"{row['kernel_cpu_ns_per_mac']:.2f}); peak RSS "
                   f"{row['peak_rss_bytes'] / 2**30:.2f} GiB; probe "
                   f"{row['calibration_gflops_before']:.1f} GFLOP/s; "
                   f"load {row['load_average_1min']:.1f}")  # fmt: skip
@@ -188,6 +198,9 @@ def main() -> None:
         "macs_per_second": median("macs_per_second"),
         "process_macs_per_second": median("process_macs_per_second"),
         "kernel_macs_per_second": median("kernel_macs_per_second"),
+        "cpu_ns_per_mac": median("cpu_ns_per_mac"),
+        "kernel_cpu_ns_per_mac": median("kernel_cpu_ns_per_mac"),
+        "kernel": "run_tiles (8 x 8 output tiles, row buffer depth 4)",
         "kernel_shape_mkn": list(KERNEL_SHAPE),
         "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
         "pool_peak_rss_bytes": max(r["pool_peak_rss_bytes"] for r in runs),
@@ -195,6 +208,7 @@ def main() -> None:
         "calibration": f"float32 numpy matmul {PROBE_SIZE}x{PROBE_SIZE}, median of 5",
         "numba_threads": numba.get_num_threads(),
         "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0],
         "speedup_total": runs[0]["speedup_total"],
         "energy_efficiency_total": runs[0]["energy_efficiency_total"],
         "runs": runs,

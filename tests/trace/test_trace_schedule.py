@@ -146,7 +146,7 @@ def test_budget_stops_capturing_with_a_warning_and_training_goes_on(tmp_path):
 
 
 def test_unmatched_layer_patterns_are_a_config_error(tmp_path):
-    message = r"matches no Conv1d/Conv2d/Linear layer.*\['0', '2'\]"
+    message = r"matches no Conv1d/Conv2d/Linear/MatMul layer.*\['0', '2'\]"
     with pytest.raises(ConfigError, match=message):
         tt.Capture(tiny_mlp(), tmp_path / "t", tt.TraceConfig(layers=["conv*"]))
 

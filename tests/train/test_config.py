@@ -55,7 +55,7 @@ def test_unknown_key_and_wrong_type_name_the_key(tmp_path: Path) -> None:
         load_train_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("name", ["digits.yaml", "fashion_mnist.yaml"])
+@pytest.mark.parametrize("name", ["digits.yaml", "fashion_mnist.yaml", "fashion_mnist_vit.yaml"])
 def test_examples_validate(name: str) -> None:
     config = load_train_config(EXAMPLES / name)
     assert config.phases.learn.epochs > 0 and config.phases.finetune.epochs > 0

@@ -87,7 +87,12 @@ def register(app: typer.Typer) -> None:
         from thrifty.errors import ConfigError
         from thrifty.hw.sim.simulation import simulate_trace, write_simulation
         from thrifty.report.simulation_plots import write_simulation_plots
-        from thrifty.report.simulation_table import area_lines, comparison_table, simulation_table
+        from thrifty.report.simulation_table import (
+            area_lines,
+            comparison_table,
+            kind_table,
+            simulation_table,
+        )
 
         config = with_overrides(load_hardware_config(arch), set_ or [])
         if Path(arch).is_file() and is_empty_config(arch):
@@ -120,6 +125,7 @@ def register(app: typer.Typer) -> None:
         report = simulation.to_dict()
         console = Console()  # the terminal's width: rich wraps cells to fit
         console.print(simulation_table(report))
+        console.print(kind_table(report))
         console.print(comparison_table(report))
         for line in area_lines(report):
             typer.echo(line)

@@ -23,6 +23,7 @@ from thrifty.errors import ExportError
 from thrifty.quant.config import Granularity
 from thrifty.quant.folding import fold_fused_layers
 from thrifty.quant.layout import Layout, reduce_range
+from thrifty.quant.matmul import QuantMatMul
 from thrifty.quant.modules import QUANTIZED_MODULE_TYPES
 from thrifty.quant.quantizers import Quantizer
 
@@ -81,6 +82,12 @@ def _check_frozen(name: str, role: str, quantizer: Quantizer) -> None:
 
 def deployment_copy(model: nn.Module) -> nn.Module:
     """An evaluation-mode copy of a frozen quantized model with its batch norms folded."""
+    products = [n for n, m in model.named_modules() if isinstance(m, QuantMatMul)]
+    if products:
+        raise ExportError(
+            f"the export formats do not hold quantized products of two activations "
+            f"(QuantMatMul layers {products}); quantize with quantize_matmul=False to export"
+        )
     for name, layer in quantized_layer_list(model):
         _check_frozen(name, "weight", layer.weight_quantizer)
         _check_frozen(name, "activation", layer.input_quantizer)

@@ -228,7 +228,10 @@ class SamplingConfig(FrozenConfig):
     seed: int = Field(0, description="Seed of the output-tile sample.")
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence of reported intervals.")
     chunk_mib: float = Field(
-        64.0, gt=0, description="Per-step cycle data held at once per chunk of rows (MiB)."
+        64.0,
+        gt=0,
+        description="Output values (two float32 per output) held at once per chunk of "
+        "output-tile rows (MiB); per-step cycles are folded into per-tile costs as they are made",
     )
 
 

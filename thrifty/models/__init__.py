@@ -13,12 +13,14 @@ from thrifty.errors import ConfigError
 from thrifty.models.lenet import LeNet5
 from thrifty.models.resnet import ResNet18, ResNet20
 from thrifty.models.small_cnn import SmallCNN
+from thrifty.models.vit import VisionTransformer, vit_tiny
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": SmallCNN,
     "lenet5": LeNet5,
     "resnet20": ResNet20,
     "resnet18": ResNet18,
+    "vit_tiny": vit_tiny,
 }
 
 
@@ -31,4 +33,12 @@ def build_model(
     return MODELS[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size)
 
 
-__all__ = ["MODELS", "LeNet5", "ResNet18", "ResNet20", "SmallCNN", "build_model"]
+__all__ = [
+    "MODELS",
+    "LeNet5",
+    "ResNet18",
+    "ResNet20",
+    "SmallCNN",
+    "VisionTransformer",
+    "build_model",
+]

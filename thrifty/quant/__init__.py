@@ -11,6 +11,7 @@ from thrifty.quant.config import Granularity, LayerOverride, QuantConfig, Quanti
 from thrifty.quant.costs import LayerBits, layer_bits
 from thrifty.quant.folding import fold_batchnorm
 from thrifty.quant.fused import QuantConvBn1d, QuantConvBn2d
+from thrifty.quant.matmul import MatMul, QuantMatMul
 from thrifty.quant.modules import (
     QUANTIZED_MODULE_TYPES,
     OperandTap,
@@ -37,6 +38,7 @@ __all__ = [
     "LayerBits",
     "LayerOverride",
     "LayerSummary",
+    "MatMul",
     "OperandTap",
     "QuantConfig",
     "QuantConv1d",
@@ -44,6 +46,7 @@ __all__ = [
     "QuantConvBn1d",
     "QuantConvBn2d",
     "QuantLinear",
+    "QuantMatMul",
     "QuantSummary",
     "QuantizerConfig",
     "dequantize",

@@ -32,7 +32,7 @@ def save(model: nn.Module, path: str | Path) -> Path:
     frozen = [
         f"{name}.{role}"
         for name, layer in quantized_layers(model)
-        for role in ("weight_quantizer", "input_quantizer")
+        for role in layer.quantizer_roles
         if getattr(layer, role).frozen
     ]
     payload = {
@@ -76,7 +76,7 @@ def load(float_model: nn.Module, path: str | Path) -> nn.Module:
         ) from None
     frozen = set(payload["frozen"])
     for name, layer in quantized_layers(model):
-        for role in ("weight_quantizer", "input_quantizer"):
+        for role in layer.quantizer_roles:
             if f"{name}.{role}" in frozen:
                 getattr(layer, role).bitlength.requires_grad_(False)
     return model

@@ -237,6 +237,12 @@ class QuantConfig(FrozenConfig):
         "method's default) or 'ema' (the moving average of evaluation, updated with the batch "
         "first; values outside it are clipped).",
     )
+    quantize_matmul: bool = Field(
+        False,
+        description="Also quantize the products of two activations computed through "
+        "thrifty.quant.MatMul modules (attention's Q·Kᵀ and softmax·V): both operands, per "
+        "tensor, with the activation settings.",
+    )
     fold_batchnorm: bool = Field(
         False,
         description="Fold each Conv1d/Conv2d → BatchNorm pair into one quantized convolution "

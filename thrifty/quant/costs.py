@@ -13,6 +13,11 @@ to one scalar, each a weighted mean Σ c·n / Σ c so that its unit stays bits:
   per-channel/group bitlengths the product of the layer means is used (exact when every weight
   group meets every activation group equally often, as in ungrouped layers).
 
+A `QuantMatMul` (C = A·B of two activations, e.g. attention's Q·Kᵀ) has no weight: its record
+describes A by the `activation_*` fields and B by the `weight_*` fields, B's elements counted
+per sample like A's. So `bits` counts its two bitlengths, `memory` its two operands' per-sample
+elements, and `bitops` its MACs × A bits × B bits.
+
 A quantizer disabled by the config keeps its tensor in float: it carries no bitlength, takes no
 part in `bits` and `memory`, and counts as `FLOAT_BITS` in `bitops`.
 """
@@ -26,6 +31,7 @@ import torch
 from torch import nn
 
 from thrifty.errors import QuantizationError
+from thrifty.quant.matmul import QuantMatMul
 from thrifty.quant.quantize import quantized_layers
 
 #: Width of a tensor left in float32, for the bit-operation count.
@@ -40,9 +46,9 @@ class LayerBits:
 
     name: str
     type: str
-    weight_bits: torch.Tensor | None
-    activation_bits: torch.Tensor | None
-    weight_elements: int
+    weight_bits: torch.Tensor | None  # a QuantMatMul's right operand B
+    activation_bits: torch.Tensor | None  # its left operand A
+    weight_elements: int  # a QuantMatMul's B per sample (0 before a forward pass)
     activation_elements: int | None
     macs: int | None
     weight_granularity: str
@@ -53,17 +59,21 @@ def layer_bits(model: nn.Module) -> list[LayerBits]:
     """A record per quantized layer, in registration order."""
     records = []
     for name, layer in quantized_layers(model):
-        w_bits, a_bits = layer.weight_quantizer.bits, layer.input_quantizer.bits
+        if isinstance(layer, QuantMatMul):
+            right, elements = layer.other_quantizer, layer.other_elements or 0
+        else:
+            right, elements = layer.weight_quantizer, layer.weight.numel()
+        w_bits, a_bits = right.bits, layer.input_quantizer.bits
         records.append(
             LayerBits(
                 name=name,
                 type=type(layer).__name__,
                 weight_bits=None if w_bits is None else w_bits.mean(),
                 activation_bits=None if a_bits is None else a_bits.mean(),
-                weight_elements=layer.weight.numel(),
+                weight_elements=elements,
                 activation_elements=layer.activation_elements,
                 macs=layer.macs,
-                weight_granularity=str(layer.weight_quantizer.layout.granularity),
+                weight_granularity=str(right.layout.granularity),
                 activation_granularity=str(layer.input_quantizer.layout.granularity),
             )
         )

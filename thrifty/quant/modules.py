@@ -44,6 +44,8 @@ class _QuantMixin:
     weight_quantizer: WeightQuantizer
     input_quantizer: ActivationQuantizer
     operand_tap: OperandTap
+    #: The quantizer submodules, for freeze / checkpoints / bit_parameters.
+    quantizer_roles: tuple[str, ...] = ("weight_quantizer", "input_quantizer")
     #: Position of the input-channel dimension counted from the end of the input tensor.
     _channel_dim_from_end: int
     _in_channels_attr: str
@@ -172,7 +174,8 @@ class QuantLinear(_QuantMixin, nn.Linear):
         return out
 
 
-#: The quantized layer classes, for isinstance checks.
+#: The quantized layers with a weight, for isinstance checks (thrifty.quant.quantize's
+#: QUANTIZED_TYPES adds the quantized product of two activations, QuantMatMul).
 QUANTIZED_MODULE_TYPES: tuple[type[nn.Module], ...] = (QuantConv1d, QuantConv2d, QuantLinear)
 
 #: Float layer type → its quantized class.

@@ -7,6 +7,11 @@ nothing; such layers, and other layer types with weights (Conv3d, transposed con
 skipped with a warning that names them and the reason. Layers matched by `config.exclude` stay
 float without a warning. `quantization_info(model)` returns both lists.
 
+With `config.quantize_matmul`, the `thrifty.quant.MatMul` modules (products of two
+activations, e.g. attention's) become `QuantMatMul`s too. They take part in `overrides` and
+`exclude` patterns (their `activation` settings apply to both operands) but not in '@first' /
+'@last', which name the first and last layer with a weight.
+
 Also here: `freeze`, `param_groups`, `quantized_layers`.
 """
 
@@ -22,7 +27,11 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.bn_pairs import ConvBnPair, UnfoldedBatchNorm, find_conv_bn_pairs
 from thrifty.quant.config import FIRST_LAYER, LAST_LAYER, QuantConfig, QuantizerConfig
 from thrifty.quant.fused import FUSED_CLASS_FOR, FUSED_MODULE_TYPES
+from thrifty.quant.matmul import MatMul, QuantMatMul
 from thrifty.quant.modules import QUANTIZED_CLASS_FOR, QUANTIZED_MODULE_TYPES
+
+#: Every quantized module class: the layers with a weight and the product of two activations.
+QUANTIZED_TYPES: tuple[type[nn.Module], ...] = (*QUANTIZED_MODULE_TYPES, QuantMatMul)
 
 #: Default learning rate of the bitlengths, whatever the weights' rate is. Bitlengths live on a
 #: 2–16 bit scale however large the weights' updates are, so a rate tied to the weights' (the
@@ -91,8 +100,8 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
     config = config or QuantConfig()
     if not isinstance(model, nn.Module):
         raise QuantizationError(f"quantize needs a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(model, QUANTIZED_MODULE_TYPES) or any(
-        isinstance(m, QUANTIZED_MODULE_TYPES) for m in model.modules()
+    if isinstance(model, QUANTIZED_TYPES) or any(
+        isinstance(m, QUANTIZED_TYPES) for m in model.modules()
     ):
         raise QuantizationError(
             "the model is already quantized; quantize the float model once (use "
@@ -104,9 +113,13 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             "an nn.Sequential first"
         )
     candidates: list[tuple[str, nn.Module]] = []
+    products: list[tuple[str, nn.Module]] = []
     skipped: list[SkippedLayer] = []
     for name, module in model.named_modules():
-        if type(module) in QUANTIZED_CLASS_FOR:
+        if type(module) is MatMul:
+            if config.quantize_matmul:
+                products.append((name, module))
+        elif type(module) in QUANTIZED_CLASS_FOR:
             candidates.append((name, module))
         elif isinstance(module, tuple(QUANTIZED_CLASS_FOR)):
             skipped.append(
@@ -128,13 +141,29 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
         )
     first, last = candidates[0][0], candidates[-1][0]
     patterns = [o.pattern for o in config.overrides] + list(config.exclude)
+    order = {name: index for index, (name, _) in enumerate(model.named_modules())}
+    every = sorted(candidates + products, key=lambda item: order[item[0]])
     for pattern in patterns:
-        if not any(_matches(pattern, name, first, last) for name, _ in candidates):
+        if not any(_matches(pattern, name, first, last) for name, _ in every):
             raise QuantizationError(
                 f"pattern {pattern!r} in the quantization config matches no quantizable layer; "
-                f"layers are: {[name for name, _ in candidates]}"
+                f"layers are: {[name for name, _ in every]}"
             )
     info = QuantizationInfo(config=config, skipped=skipped)
+    for name, module in products:
+        if any(_matches(p, name, first, last) for p in config.exclude):
+            info.skipped.append(SkippedLayer(name, type(module).__name__, "excluded by config"))
+            continue
+        _, activation_config = layer_configs(config, name, first, last)
+        quantized = QuantMatMul.from_float(
+            module,
+            activation_config,
+            name,
+            config.activation_ema_momentum,
+            config.activation_training_range,
+        )
+        replace_submodule(model, name, quantized)
+        info.quantized.append(name)
     fold_for = _fold_plan(model, info) if config.fold_batchnorm else {}
     for name, module in candidates:
         if any(_matches(p, name, first, last) for p in config.exclude):
@@ -175,6 +204,7 @@ def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             + "; ".join(f"{u.name!r}: {u.reason}" for u in info.unfolded),
             stacklevel=2,
         )
+    info.quantized.sort(key=order.__getitem__)  # registration order, products included
     setattr(model, INFO_ATTRIBUTE, info)
     return model
 
@@ -218,8 +248,8 @@ def quantization_info(model: nn.Module) -> QuantizationInfo:
 
 
 def quantized_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(name, module) of every quantized layer, in registration order."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZED_MODULE_TYPES)]
+    """(name, module) of every quantized layer (QuantMatMul included), in registration order."""
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZED_TYPES)]
     if not layers:
         raise QuantizationError(
             f"model {type(model).__name__} has no quantized layer; call "
@@ -232,15 +262,15 @@ def bit_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Every bitlength parameter of the quantized layers (learnable or not)."""
     params = []
     for _, layer in quantized_layers(model):
-        params += [layer.weight_quantizer.bitlength, layer.input_quantizer.bitlength]
+        params += [getattr(layer, role).bitlength for role in layer.quantizer_roles]
     return params
 
 
 def freeze(model: nn.Module) -> nn.Module:
     """Phase 2 of the recipe: round every bitlength up to an integer and stop it learning."""
     for _, layer in quantized_layers(model):
-        layer.weight_quantizer.freeze_()
-        layer.input_quantizer.freeze_()
+        for role in layer.quantizer_roles:
+            getattr(layer, role).freeze_()
     return model
 
 
@@ -288,6 +318,7 @@ def dequantize(model: nn.Module) -> nn.Module:
 
 __all__ = [
     "DEFAULT_BITS_LR",
+    "QUANTIZED_TYPES",
     "QuantizationInfo",
     "SkippedLayer",
     "bit_parameters",

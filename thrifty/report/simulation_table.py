@@ -1,6 +1,7 @@
 """The terminal tables of a simulation report, built from the `simulation.json` dict.
 
 `simulation_table`: one row per layer × operation against the headline baseline.
+`kind_table`: one row per operation kind (conv, linear, attention products) × operation.
 `comparison_table`: the whole trace against both baselines, the term-serial design with its
 off-chip codec and without, energy split into compute (PE), on-chip (SRAM) and off-chip (DRAM).
 `area_lines`: each baseline's iso-area ratio and where it came from.
@@ -47,6 +48,29 @@ def simulation_table(report: Mapping[str, Any]) -> Table:
             f"{terms['processed'] / max(terms['total'], 1):.1%}",
             bound,
         )
+    return table
+
+
+def kind_table(report: Mapping[str, Any]) -> Table:
+    """Per operation kind (conv, linear, attention_qk, attention_av, matmul) and operation:
+    MACs, speedup per sync policy and energy efficiency against the headline baseline."""
+    table = Table(title="Per operation kind (ratios of the summed records)", box=box.SIMPLE_HEAD)
+    for column in ("kind", "op", "MACs", "speedup tile", "row", "ideal", "energy eff."):
+        left = column in ("kind", "op")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
+    short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
+    for kind, ops in report.get("by_kind", {}).items():
+        for op, record in ops.items():
+            speed = record["speedup"]
+            table.add_row(
+                kind,
+                short.get(op, op),
+                f"{record['macs']:,}",
+                format_ratio(speed["tile"]),
+                format_ratio(speed["row"]),
+                format_ratio(speed["ideal"]),
+                format_ratio(record["energy_efficiency"]),
+            )
     return table
 
 
@@ -103,4 +127,4 @@ def area_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["area_lines", "comparison_table", "simulation_table"]
+__all__ = ["area_lines", "comparison_table", "kind_table", "simulation_table"]

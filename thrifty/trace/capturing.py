@@ -16,6 +16,13 @@ so a layer's backward operations are recorded exactly when autograd performs the
 layer, whose input needs no gradient, has no backward_data; `torch.no_grad` passes have no
 backward at all). On steps that are not captured no hook is attached at all.
 
+Products of two activations (format version 2) are recorded the same way, A as `activation`
+and B as `weight` (backward_data is then dA = dC·Bᵀ, backward_weight dB = Aᵀ·dC): by the hooks
+of `thrifty.quant.MatMul` modules (quantized ones through their tap), and, with
+`config.functions`, by a `ProductMode` (`thrifty.trace.products`) pushed around each captured
+forward of the model, which sees `torch.matmul` / `@` / `torch.bmm` calls and computes
+`F.scaled_dot_product_attention` by its two explicit products.
+
 Where training is. With no `step` call every top-level forward of `model` is a new step
 (epoch 0, step 0, 1, 2, ...) and, with the default config, everything is recorded. A loop
 with a schedule calls `cap.step(epoch=..., step=..., last_step=...)` before each training step.
@@ -40,9 +47,11 @@ import torch
 from torch import nn
 
 from thrifty.errors import ConfigError
+from thrifty.quant.matmul import MatMul
 from thrifty.trace.config import TraceConfig
 from thrifty.trace.format import RANK_FOLDER
-from thrifty.trace.geometry import CAPTURED_TYPES, dtype_name, layer_geometry
+from thrifty.trace.geometry import CAPTURED_TYPES, dtype_name, layer_geometry, matmul_geometry
+from thrifty.trace.products import ProductMode
 from thrifty.trace.store import TraceWriter
 
 
@@ -56,12 +65,13 @@ def rank_and_world() -> tuple[int, int]:
 
 
 def select_layers(model: nn.Module, patterns: list[str]) -> list[tuple[str, nn.Module]]:
-    """(name, module) of every Conv1d/Conv2d/Linear whose name matches one of `patterns`."""
+    """(name, module) of every Conv1d/Conv2d/Linear/MatMul whose name matches a pattern."""
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, CAPTURED_TYPES)]
     chosen = [(n, m) for n, m in layers if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
         raise ConfigError(
-            f"trace.layers {patterns} matches no Conv1d/Conv2d/Linear layer of the model; its "
+            f"trace.layers {patterns} matches no Conv1d/Conv2d/Linear/MatMul layer of the "
+            "model; its "
             f"layers are {[n for n, _ in layers]}: use fnmatch patterns on these names"
         )
     return chosen
@@ -136,6 +146,13 @@ class Capture:
         self._auto_handle = (
             model.register_forward_pre_hook(self._on_model_forward) if self.writer else None
         )
+        self._warned: set[str] = set()
+        # Products called as torch functions: a mode pushed around each captured forward of
+        # the model; its hooks are attached with the layers' (none on uncaptured steps).
+        self._model = model
+        self._mode: ProductMode | None = None
+        self._inside_modules = 0
+        self._mode_handles: list[Any] = []
 
     # ----------------------------------------------------------------- where training is
     def step(self, epoch: int, step: int, last_step: bool = False) -> bool:
@@ -173,7 +190,9 @@ class Capture:
             return
         number = self._auto_steps
         self._auto_steps += 1
-        self._begin_step(0, number, number == 0, False)
+        if self._begin_step(0, number, number == 0, False):
+            # The mode's pre-hook, attached just now, does not run for this call: enter here.
+            self._enter_mode(module, args)
 
     def _begin_step(self, epoch: int, step: int, first: bool, last: bool) -> bool:
         self.flush()
@@ -195,6 +214,18 @@ class Capture:
         return wanted
 
     def _attach(self) -> None:
+        if self.config.functions:
+            model = self._model
+            self._mode_handles += [
+                model.register_forward_pre_hook(self._enter_mode),
+                model.register_forward_hook(self._exit_mode, always_call=True),
+            ]
+            for _, module in model.named_modules():
+                if isinstance(module, MatMul):
+                    self._mode_handles += [
+                        module.register_forward_pre_hook(self._enter_module),
+                        module.register_forward_hook(self._exit_module, always_call=True),
+                    ]
         for name, module in self.layers:
             tap = getattr(module, "operand_tap", None)
             if isinstance(tap, nn.Module):
@@ -206,9 +237,45 @@ class Capture:
             )
 
     def _detach(self) -> None:
-        for handle in self._layer_handles:
+        for handle in [*self._layer_handles, *self._mode_handles]:
             handle.remove()
         self._layer_handles.clear()
+        self._mode_handles.clear()
+        self._exit_mode(self._model, (), None)
+        self._inside_modules = 0
+
+    # ------------------------------------------------- products called as torch functions
+    def _enter_mode(self, module: nn.Module, args: Any) -> None:
+        wanted = self.config.functions and self.capturing and bool(self._layer_handles)
+        if wanted and self._mode is None:
+            self._mode = ProductMode(self._on_function_product, self._mode_wanted)
+            self._mode.__enter__()
+
+    def _exit_mode(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._mode is not None:
+            mode, self._mode = self._mode, None
+            mode.__exit__(None, None, None)
+
+    def _enter_module(self, module: nn.Module, args: Any) -> None:
+        self._inside_modules += 1
+
+    def _exit_module(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._inside_modules -= 1
+
+    def _mode_wanted(self) -> bool:
+        return self._inside_modules == 0 and not self._paused and bool(self._layer_handles)
+
+    def _on_function_product(
+        self,
+        name: str,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        output: torch.Tensor,
+        role: str,
+        scale: float | None,
+    ) -> None:
+        if any(fnmatch.fnmatchcase(name, p) for p in self.config.layers):
+            self._on_function(name, a, b, output, role, scale)
 
     # ----------------------------------------------------------------------- the hooks
     def _on_tap(self, name: str, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
@@ -223,8 +290,12 @@ class Capture:
         writer = self.writer
         if writer is None or not writer.active or self._closed:
             return
+        is_product = isinstance(module, MatMul)
         if tapped is not None:
             activation, weight = tapped
+        elif is_product:
+            operands = [*args, *kwargs.values()]
+            activation, weight = [*operands, None, None][:2]
         else:
             activation = args[0] if args else kwargs.get("input")
             weight = module.weight
@@ -233,6 +304,62 @@ class Capture:
         # Under autocast the layer multiplies in its output's dtype: cast as autocast does.
         dtype = output.dtype if output.dtype.is_floating_point else activation.dtype
         activation, weight = activation.to(dtype), weight.to(dtype)
+        if is_product:
+            geometry = matmul_geometry(
+                activation, weight, output.shape, dtype, module.kind, "module"
+            )
+            if geometry is None:
+                self._not_recorded(name, activation, weight)
+                return
+        else:
+            geometry = layer_geometry(module, activation.shape, weight.shape, output.shape, dtype)
+        self._record(name, activation, weight, output, geometry)
+
+    def _on_function(
+        self,
+        name: str,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        output: torch.Tensor,
+        role: str,
+        scale: float | None = None,
+    ) -> None:
+        """Record a product computed by a torch function inside the model's forward."""
+        writer = self.writer
+        if writer is None or not writer.active or self._closed:
+            return
+        if not all(isinstance(t, torch.Tensor) for t in (a, b, output)):
+            return
+        if not output.dtype.is_floating_point:
+            return
+        a, b = a.to(output.dtype), b.to(output.dtype)
+        geometry = matmul_geometry(a, b, output.shape, output.dtype, role, name, scale)
+        if geometry is None:
+            self._not_recorded(name, a, b)
+            return
+        self._record(name, a, b, output, geometry)
+
+    def _not_recorded(self, name: str, a: torch.Tensor, b: torch.Tensor) -> None:
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        warnings.warn(
+            f"thrifty.trace: the product {name!r} of shapes {list(a.shape)} · {list(b.shape)} "
+            "is not recorded: only products of operands with two or more dimensions, whose "
+            "right operand is 2-D or has the left one's batch dimensions, are (docs/traces.md)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _record(
+        self,
+        name: str,
+        activation: torch.Tensor,
+        weight: torch.Tensor,
+        output: torch.Tensor,
+        geometry: dict[str, Any],
+    ) -> None:
+        """Stage the operands of one call and the entries of its chosen operations."""
         ops = self.config.ops
         backward = output.requires_grad
         want_forward = "forward" in ops
@@ -252,7 +379,7 @@ class Capture:
             "epoch": self.epoch,
             "step": self.step_number,
             "call": call,
-            "geometry": layer_geometry(module, activation.shape, weight.shape, output.shape, dtype),
+            "geometry": geometry,
         }
         operands = self._stage(name, "operands", needed)
         if operands is None:
@@ -405,7 +532,7 @@ def _entry_head(entry: _PendingEntry) -> dict[str, Any]:
 def capture(
     model: nn.Module, folder: str | Path, config: TraceConfig | None = None
 ) -> Iterator[Capture]:
-    """Record the operands of `model`'s Conv1d/Conv2d/Linear layers inside the `with` block.
+    """Record the operands of `model`'s layers and activation products inside the `with` block.
 
     With no `config` every forward and backward pass inside the block is recorded (each
     forward of `model` is a new step). With a schedule, call `cap.step(epoch, step,

@@ -43,6 +43,12 @@ class TraceConfig(FrozenConfig):
         description="fnmatch patterns on module names (as in `model.named_modules()`); a "
         "Conv1d/Conv2d/Linear layer is captured when any pattern matches.",
     )
+    functions: bool = Field(
+        default=True,
+        description="Also record products of activations called as torch functions in the "
+        "model's forward (torch.matmul, @, torch.bmm, F.scaled_dot_product_attention, by its "
+        "decomposition); their entries are named after the function and matched by `layers`.",
+    )
     ops: list[Op] = Field(
         default_factory=lambda: list(OPS),
         description="Operations to record: forward, backward_data, backward_weight.",

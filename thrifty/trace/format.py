@@ -11,8 +11,10 @@ import re
 #: Value of the manifest's "format" key: tells a trace manifest from any other JSON file.
 FORMAT_NAME: str = "thrifty-trace"
 
-#: Version of the on-disk layout. Readers refuse a manifest with a larger version.
-FORMAT_VERSION: int = 1
+#: Version of the on-disk layout. Readers refuse a manifest with a larger version and read
+#: every smaller one. 2 added entries of products of two activations (geometry kind "matmul");
+#: a version-1 store is a version-2 store without them.
+FORMAT_VERSION: int = 2
 
 #: Name of the index file inside a store folder.
 MANIFEST_NAME: str = "manifest.json"

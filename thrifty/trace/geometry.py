@@ -7,6 +7,13 @@ Linear: {"kind": "linear", "input_shape", "weight_shape", "output_shape", "group
 before each spatial dimension, resolved to ints also for padding="same"; `padding_end` the
 padding after it (it differs from `padding` only for "same" with an even effective kernel,
 where PyTorch pads one more at the end).
+Matrix product of two activations (format version 2): {"kind": "matmul", "role":
+"attention_qk"|"attention_av"|"matmul", "source", "input_shape" (A: [*batch, M, K]),
+"weight_shape" (B: [*batch, K, N], or [K, N] shared by every batch index), "output_shape"
+([*batch, M, N]), "batch_shape", "m", "k", "n", "b_transposed" (B was passed as a transposed
+view, as Kᵀ is), "scale" (the factor applied to the product afterwards, e.g. attention's
+1/√d; null if none), "dtype"}. The operands are stored as multiplied: A as `activation`, B as
+`weight`.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ import torch
 from torch import nn
 
 from thrifty.errors import TraceError
+from thrifty.quant.matmul import MatMul
 from thrifty.trace.config import OPS
 
 #: The layer classes a capture records (quantized subclasses included).
-CAPTURED_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear)
+CAPTURED_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Linear, MatMul)
 
 
 def layer_kind(module: nn.Module) -> str:
@@ -88,8 +96,49 @@ def layer_geometry(
     return geometry
 
 
+def matmul_geometry(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    output_shape: torch.Size,
+    dtype: torch.dtype,
+    role: str,
+    source: str,
+    scale: float | None = None,
+) -> dict[str, Any] | None:
+    """The geometry dict of one product A·B of two activations; None when it is not recorded.
+
+    Recorded: both operands at least 2-D, and B either 2-D (shared by every batch index, as a
+    weight is) or with exactly A's batch dimensions (attention's per-head products). Other
+    broadcasts and vector products are not recorded (docs/traces.md).
+    """
+    if a.ndim < 2 or b.ndim < 2:
+        return None
+    if b.ndim > 2 and tuple(a.shape[:-2]) != tuple(b.shape[:-2]):
+        return None
+    if a.shape[-1] != b.shape[-2]:
+        return None
+    return {
+        "kind": "matmul",
+        "role": role,
+        "source": source,
+        "input_shape": list(a.shape),
+        "weight_shape": list(b.shape),
+        "output_shape": list(output_shape),
+        "batch_shape": list(a.shape[:-2]),
+        "m": int(a.shape[-2]),
+        "k": int(a.shape[-1]),
+        "n": int(b.shape[-1]),
+        "b_transposed": bool(b.shape[-1] > 1 and b.stride(-2) == 1 and b.stride(-1) != 1),
+        "scale": None if scale is None else float(scale),
+        "dtype": dtype_name(dtype),
+    }
+
+
 def macs(geometry: Mapping[str, Any]) -> int:
     """Multiply-accumulates of the layer's forward pass (dense; zeros and padding counted).
+
+    For a product of two activations: output elements × K; its two gradients, dA = dC·Bᵀ and
+    dB = Aᵀ·dC, perform as many.
 
     Backward-data and backward-weight perform the same number of useful MACs (each product
     act·w of the forward pass appears once as g·w and once as g·act), so this is the count for
@@ -98,6 +147,8 @@ def macs(geometry: Mapping[str, Any]) -> int:
     output_elements = 1
     for size in geometry["output_shape"]:
         output_elements *= size
+    if geometry["kind"] == "matmul":  # every output is a K-long dot product
+        return output_elements * int(geometry["k"])
     weight_shape = geometry["weight_shape"]
     per_output = 1
     for size in weight_shape[1:]:  # in-channels per group × kernel, or in_features
@@ -116,7 +167,7 @@ def op_macs(geometry: Mapping[str, Any], op: str) -> int:
     """
     if op not in OPS:
         raise TraceError(f"unknown operation {op!r}; choose one of {list(OPS)}")
-    if op != "backward_data" or geometry["kind"] == "linear":
+    if op != "backward_data" or geometry["kind"] in ("linear", "matmul"):
         return macs(geometry)
     weight_shape = geometry["weight_shape"]
     per_input = weight_shape[0] // int(geometry.get("groups", 1))

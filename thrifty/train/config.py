@@ -27,7 +27,7 @@ TRAIN_SCHEMA_VERSION = 1
 class ModelConfig(FrozenConfig):
     """Which registered model to build; its input shape and classes come from the data."""
 
-    name: Literal["small_cnn", "lenet5", "resnet20", "resnet18"] = Field(
+    name: Literal["small_cnn", "lenet5", "resnet20", "resnet18", "vit_tiny"] = Field(
         "small_cnn", description="A model registered in thrifty.models."
     )
     pretrained: str | None = Field(

@@ -40,13 +40,13 @@ PRODUCT_LSB_OFFSET = 2 * (127 + 7)  # product LSB weight = exponent_a + exponent
 STAT_FIELDS = ("cycles", "terms_total", "terms_out_of_bounds", "terms_processed", "idle_lane_steps")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _bit_length(x: int) -> int:
     """Number of bits of a non-negative int64 (0 for 0), via the count-leading-zeros instruction."""
     return 64 - leading_zeros(np.uint64(x))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _round_magnitude(neg, mag, q, sticky, bits):
     """Round (-1)**neg * (mag + sticky epsilon) * 2**q to `bits` bits; -> (mantissa, exp, inf)."""
     if mag == 0:
@@ -69,6 +69,36 @@ def _round_magnitude(neg, mag, q, sticky, bits):
     if exp + _bit_length(keep) - 1 > FLOAT32_MAX_EXPONENT:
         return (-1 if neg else 1), 0, True
     return (-keep if neg else keep), exp, False
+
+
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
+def _round_int(total, q, bits):
+    """Round total * 2**q (|total| < 2**62) to `bits` bits; -> (signed mantissa, exp, inf).
+
+    The same rounding as `_round_magnitude` without a sticky bit, written with sign masks and
+    a 0/1 round-up so that random signs and remainders cost no mispredicted branch.
+    """
+    if total == 0:
+        return 0, 0, False
+    sign = total >> 63  # 0 or -1
+    mag = (total ^ sign) - sign
+    top = q + _bit_length(mag) - 1
+    exp = max(top - bits + 1, FLOAT32_MIN_EXPONENT - bits + 1)
+    shift = exp - q
+    if shift <= 0:
+        keep, exp = mag, q
+    elif shift >= 63:  # mag < 2**62 <= half a quantum: rounds to zero
+        return 0, 0, False
+    else:
+        keep = mag >> shift
+        rem = mag & ((1 << shift) - 1)
+        half = np.int64(1) << (shift - 1)
+        keep += np.int64((rem > half) | ((rem == half) & ((keep & 1) == 1)))
+        if keep == 0:
+            return 0, 0, False
+    if exp > FLOAT32_MAX_EXPONENT - 64 and exp + _bit_length(keep) - 1 > FLOAT32_MAX_EXPONENT:
+        return (-1 if sign else 1), 0, True
+    return (keep ^ sign) - sign, exp, False
 
 
 @njit(cache=True)
@@ -158,21 +188,19 @@ def _sum_round(mants, exps, n, bits, limbs):
     return _sa_round(limbs, lo, hi, bits)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call per step costs as much as its work
 def _add_round(m1, e1, m2, e2, bits, limbs):
     """Exact m1 * 2**e1 + m2 * 2**e2 rounded once; m1 is the accumulator (already rounded)."""
     if m2 == 0:
         return m1, e1, False
-    mag2 = -m2 if m2 < 0 else m2
     if m1 == 0:
-        return _round_magnitude(m2 < 0, mag2, e2, False, bits)
-    mag1 = -m1 if m1 < 0 else m1
+        return _round_int(m2, e2, bits)
+    mag1 = (m1 ^ (m1 >> 63)) - (m1 >> 63)
+    mag2 = (m2 ^ (m2 >> 63)) - (m2 >> 63)
     qmin = min(e1, e2)
     tmax = max(e1 + _bit_length(mag1), e2 + _bit_length(mag2)) - 1
     if tmax - qmin < DIRECT_SPAN_BITS:
-        total = (m1 << (e1 - qmin)) + (m2 << (e2 - qmin))
-        neg = total < 0
-        return _round_magnitude(neg, -total if neg else total, qmin, False, bits)
+        return _round_int((m1 << (e1 - qmin)) + (m2 << (e2 - qmin)), qmin, bits)
     lo = (min(e1, e2) - SA_MIN_WEIGHT) // LIMB_BITS
     hi = max(_sa_add(limbs, m1, e1), _sa_add(limbs, m2, e2))
     return _sa_round(limbs, lo, hi, bits)
@@ -186,13 +214,17 @@ def _to_float(mant, exp, inf):
 
 
 @njit(cache=True)
-def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs):
+def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs, merge):
     """One reduction sum_k a[k] * b[k] (bf16 bit patterns); returns (value, baseline value).
 
     params = (lanes, window W, headroom, accumulator bits, min_cycles, 1 if the accumulator
-    enters the alignment top T else 0). Writes per-step cycles
-    into step_out and (cycles, terms_total, terms_out_of_bounds, terms_processed,
-    idle_lane_steps) into stats.
+    enters the alignment top T else 0). Writes per-step cycles into step_out (or, with
+    `merge`, raises step_out[s] to them: the pace of a row of PEs) and (cycles, terms_total,
+    terms_out_of_bounds, terms_processed, idle_lane_steps) into stats.
+
+    A step whose lowest product still has every term inside the window (the common case) takes
+    a short path: each lane's terms sum to its significand, so the term-serial sum is the
+    exact product sum shifted to the window's grid, and one sum serves both PEs.
     """
     lanes, window, headroom, bits, min_cycles, acc_in_top = (
         params[0],
@@ -216,17 +248,18 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         active = 0
         max_lsb = -(1 << 20)
         min_lsb = 1 << 20
-        for k in range(start, stop):
+        for k in range(start, stop):  # without branches: zero operands are random
             ea = (np.int64(a[k]) >> 7) & 0xFF
             eb = (np.int64(b[k]) >> 7) & 0xFF
-            if ea != 0 and eb != 0:
-                active += 1
-                lsb = ea + eb - PRODUCT_LSB_OFFSET
-                max_lsb = max(max_lsb, lsb)
-                min_lsb = min(min_lsb, lsb)
+            dead = np.int64((ea == 0) | (eb == 0))
+            active += 1 - dead
+            lsb = ea + eb - PRODUCT_LSB_OFFSET
+            max_lsb = max(max_lsb, lsb - (dead << 21))
+            min_lsb = min(min_lsb, lsb + (dead << 21))
         idle += lanes - active
         if active == 0:
-            step_out[step] = min_cycles
+            if not merge or step_out[step] < min_cycles:
+                step_out[step] = min_cycles
             cycles += min_cycles
             step += 1
             continue
@@ -239,6 +272,41 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             top = max(top, acc_e + _bit_length(acc_m if acc_m > 0 else -acc_m) - 1)
         window_lsb = top - window + 1
         grid = window_lsb - 7  # lowest bit any in-bound partial product (8 bits) can reach
+        if min_lsb >= grid:  # kmin <= 0 for every lane: all terms in bound
+            product_sum = 0
+            step_max = 0
+            # every significand has >= 1 term (count_from[f, 0] >= 1): no lane goes idle here;
+            # a lane with a zero operand adds 0 terms and a 0 product (shifted by >= 0)
+            for k in range(start, stop):
+                ak = np.int64(a[k])
+                bk = np.int64(b[k])
+                ea = (ak >> 7) & 0xFF
+                eb = (bk >> 7) & 0xFF
+                live = np.int64((ea != 0) & (eb != 0))
+                frac = ak & 0x7F
+                t = count_from[frac, 0] * live
+                total += t
+                processed += t
+                step_max = max(step_max, t)
+                pm = (128 | frac) * (128 | (bk & 0x7F)) * live
+                pm = pm << max(ea + eb - PRODUCT_LSB_OFFSET - min_lsb, 0)
+                neg = ((ak ^ bk) >> 15) & 1
+                product_sum += (pm ^ -neg) + neg  # two's complement: -pm when neg
+            step_cycles = max(step_max, min_cycles)
+            if not merge or step_out[step] < step_cycles:
+                step_out[step] = step_cycles
+            cycles += step_cycles
+            step += 1
+            if not acc_inf:
+                term_sum = product_sum << (min_lsb - grid)
+                sign = term_sum >> 63  # truncate toward zero: on the magnitude
+                trunc = ((((term_sum ^ sign) - sign) >> 7) ^ sign) - sign
+                acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
+            if not base_inf:
+                base_m, base_e, base_inf = _add_round(
+                    base_m, base_e, product_sum, min_lsb, bits, limbs
+                )
+            continue
         # baseline products (16 bits) go straight into one int64 when their spread allows
         narrow = max_lsb - min_lsb <= NARROW_PRODUCT_SPREAD
         term_sum = 0
@@ -280,7 +348,8 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 exps[j] = lsb
                 j += 1
         step_cycles = max(step_max, min_cycles)
-        step_out[step] = step_cycles
+        if not merge or step_out[step] < step_cycles:
+            step_out[step] = step_cycles
         cycles += step_cycles
         step += 1
         # term-serial value: truncate toward zero to the window, then one rounding
@@ -320,7 +389,7 @@ def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step
         for r in range(blk * block, min((blk + 1) * block, n_rows)):
             v, bv = reduce_one(
                 a[r], b[r], params, count_from, value_from, step_cycles[r], stats[r],
-                mants, exps, limbs,
+                mants, exps, limbs, False,
             )  # fmt: skip
             values[r] = v
             base[r] = bv
@@ -339,7 +408,7 @@ def matmul_kernel(a, bt, params, count_from, value_from, values, base, stats, st
         for n in range(n_cols):
             v, bv = reduce_one(
                 a[m], bt[n], params, count_from, value_from, step_cycles[m, n], stats[m, n],
-                mants, exps, limbs,
+                mants, exps, limbs, False,
             )  # fmt: skip
             values[m, n] = v
             base[m, n] = bv

@@ -16,8 +16,10 @@ other is bit-parallel. docs/design.md §5:
                     R = im2col(act) (batch × output positions, in-channels/g × kernel).
 
 A Linear layer is the 1 × 1 case over the flattened leading dimensions; a Conv1d is a Conv2d of
-height 1. The K order is (channel, kernel row, kernel column) for convolutions' kernels and
-(batch, output row, output column) for backward_weight.
+height 1. A product of two activations (kind "matmul", e.g. attention's Q·Kᵀ) is lowered by
+`thrifty.hw.sim.products`: one group per batch index. The K order is (channel, kernel row,
+kernel column) for convolutions' kernels and (batch, output row, output column) for
+backward_weight.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ import torch
 import torch.nn.functional as F
 
 from thrifty.errors import SimulationError
+from thrifty.hw.sim.products import (
+    ProductGeometry,
+    assemble_product,
+    lower_product,
+    product_geometry,
+    product_shape_of,
+)
 from thrifty.trace.config import OPS
 
 #: The two operands of each operation, in the order (left factor L, right factor R).
@@ -109,12 +118,15 @@ def _pair(value: Any, n: int, name: str) -> tuple[int, ...]:
     return values
 
 
-def geometry_from_dict(geometry: Mapping[str, Any]) -> LayerGeometry:
+def geometry_from_dict(geometry: Mapping[str, Any]) -> LayerGeometry | ProductGeometry:
     """Normalise a trace geometry dict (kind, input/weight/output shapes, stride, ...)."""
     kind = geometry.get("kind")
+    if kind == "matmul":
+        return product_geometry(geometry)
     if kind not in ("conv1d", "conv2d", "linear"):
         raise SimulationError(
-            f"layer kind {kind!r} cannot be simulated; supported kinds: conv1d, conv2d, linear"
+            f"layer kind {kind!r} cannot be simulated; supported kinds: conv1d, conv2d, linear, "
+            "matmul"
         )
     in_shape = tuple(int(v) for v in geometry["input_shape"])
     w_shape = tuple(int(v) for v in geometry["weight_shape"])
@@ -168,8 +180,27 @@ def geometry_from_dict(geometry: Mapping[str, Any]) -> LayerGeometry:
     )  # fmt: skip
 
 
-def product_shape(geometry: LayerGeometry, op: str) -> ProductShape:
+#: The operation kinds a report tells apart: a layer's kind, or a product's role.
+OPERATION_KINDS: tuple[str, ...] = ("conv", "linear", "attention_qk", "attention_av", "matmul")
+
+
+def operation_kind(geometry: Mapping[str, Any]) -> str:
+    """What a traced operation multiplies: conv, linear, or the role of a product of two
+    activations (attention_qk, attention_av, matmul)."""
+    kind = geometry.get("kind")
+    if kind in ("conv1d", "conv2d"):
+        return "conv"
+    if kind == "matmul":
+        return str(geometry.get("role", "matmul"))
+    return str(kind)
+
+
+def product_shape(geometry: LayerGeometry | ProductGeometry, op: str) -> ProductShape:
     """(groups, M, K, N) of the lowered operation, from the geometry alone."""
+    if op not in OPERANDS:
+        raise SimulationError(f"unknown operation {op!r}; choose one of {list(OPS)}")
+    if isinstance(geometry, ProductGeometry):
+        return ProductShape(*product_shape_of(geometry, op))
     g = geometry
     kk = g.kernel[0] * g.kernel[1]
     cin_g, cout_g = g.in_channels // g.groups, g.out_channels // g.groups
@@ -223,7 +254,11 @@ def _dilated_grad(grad: torch.Tensor, geometry: LayerGeometry) -> torch.Tensor:
 
 
 def lower(
-    op: str, geometry: LayerGeometry, tensors: Mapping[str, Any], *, float64: bool = False
+    op: str,
+    geometry: LayerGeometry | ProductGeometry,
+    tensors: Mapping[str, Any],
+    *,
+    float64: bool = False,
 ) -> MatrixProduct:
     """Lower one traced operation to its per-group matrix product (float32 numpy factors).
 
@@ -249,9 +284,12 @@ def as_tensor(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x))
 
 
-def _lower(op: str, geometry: LayerGeometry, tensors: Mapping[str, Any], dtype) -> MatrixProduct:
+def _lower(op: str, geometry, tensors: Mapping[str, Any], dtype) -> MatrixProduct:
     g = geometry
     t = {name: as_tensor(tensors[name]).to(dtype) for name in OPERANDS[op]}
+    if isinstance(g, ProductGeometry):
+        lefts, rights = lower_product(op, g, t)
+        return _product(op, lefts, rights)
     groups = g.groups
     cin_g, cout_g = g.in_channels // groups, g.out_channels // groups
     weight = t.get("weight")
@@ -283,6 +321,10 @@ def _lower(op: str, geometry: LayerGeometry, tensors: Mapping[str, Any], dtype) 
             lefts.append(gi.transpose(0, 1).reshape(cout_g, -1))
             rights.append(_im2col(act[:, i * cin_g : (i + 1) * cin_g], g, g.padding, g.stride,
                                   g.dilation))  # fmt: skip
+    return _product(op, lefts, rights)
+
+
+def _product(op: str, lefts: list[torch.Tensor], rights: list[torch.Tensor]) -> MatrixProduct:
     left_name, right_name = OPERANDS[op]
     to_np = lambda x: np.ascontiguousarray(x.numpy())  # noqa: E731
     return MatrixProduct(
@@ -290,13 +332,18 @@ def _lower(op: str, geometry: LayerGeometry, tensors: Mapping[str, Any], dtype) 
     )
 
 
-def assemble_output(op: str, geometry: LayerGeometry, outputs: Sequence[np.ndarray]) -> np.ndarray:
+def assemble_output(
+    op: str, geometry: LayerGeometry | ProductGeometry, outputs: Sequence[np.ndarray]
+) -> np.ndarray:
     """Reshape the per-group product results into the operation's tensor layout.
 
     forward → (batch, out channels, *out spatial); backward_data → (batch, in channels, *in
     spatial); backward_weight → weight shape (out channels, in channels/groups, *kernel). Linear
-    layers come back as (batch, features) / (out, in).
+    layers come back as (batch, features) / (out, in); products of two activations as C, dA
+    or dB in the shape of the output, A or B.
     """
+    if isinstance(geometry, ProductGeometry):
+        return assemble_product(op, geometry, outputs)
     g = geometry
     if op == "backward_weight":
         w = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs], axis=0)
@@ -314,11 +361,14 @@ def assemble_output(op: str, geometry: LayerGeometry, outputs: Sequence[np.ndarr
 
 __all__ = [
     "OPERANDS",
+    "OPERATION_KINDS",
     "LayerGeometry",
     "MatrixProduct",
+    "ProductGeometry",
     "ProductShape",
     "assemble_output",
     "geometry_from_dict",
     "lower",
+    "operation_kind",
     "product_shape",
 ]

@@ -36,6 +36,7 @@ from torch import nn
 from thrifty.errors import SimulationError
 from thrifty.hw.sim.dataflow import LayerGeometry, assemble_output, geometry_from_dict, lower
 from thrifty.quant.fused import FUSED_MODULE_TYPES
+from thrifty.quant.matmul import QuantMatMul
 from thrifty.quant.modules import QUANTIZED_MODULE_TYPES, QuantConv1d, QuantLinear
 from thrifty.quant.quantizers import ActivationQuantizer, Quantizer, WeightQuantizer
 
@@ -90,6 +91,13 @@ def check_integer_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     or floating-point (float_mantissa) quantizer, or a bitlength that is not an integer (a model
     that was not frozen).
     """
+    products = [n for n, m in model.named_modules() if isinstance(m, QuantMatMul)]
+    if products:
+        raise SimulationError(
+            f"integer inference does not simulate quantized products of two activations "
+            f"(QuantMatMul layers {products}); quantize with quantize_matmul=False, or "
+            "simulate a training trace, where these products are supported"
+        )
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, QUANTIZED_MODULE_TYPES)]
     if not layers:
         raise SimulationError(

@@ -28,7 +28,6 @@ from thrifty.hw.cost.area import iso_area_tiles
 from thrifty.hw.cost.energy import BASELINE_ENERGY, Activity, energy_split, term_serial_energy
 from thrifty.hw.cost.iso_area import AreaReport, area_report
 from thrifty.hw.pe.config import SIGNIFICAND_BITS
-from thrifty.hw.pe.matmul import pe_matmul
 from thrifty.hw.sim.dataflow import (
     OPERANDS,
     MatrixProduct,
@@ -36,17 +35,18 @@ from thrifty.hw.sim.dataflow import (
     assemble_output,
     geometry_from_dict,
     lower,
+    operation_kind,
 )
 from thrifty.hw.sim.results import SWEEP_POLICY, OpResult
-from thrifty.hw.sim.tiles import baseline_cycles, distribute, policy_costs
+from thrifty.hw.sim.tile_run import run_tiles
+from thrifty.hw.sim.tiles import baseline_cycles, distribute
 
 #: Per-output-tile quantities that are summed (and estimated when sampling).
 _STATS = (*SYNC_POLICIES, "pe_cycles", "terms_total", "terms_out_of_bounds", "terms_processed")
 
 
-#: Memory model of one chunk (bytes): per output and step, and per output.
-_BYTES_PER_STEP = 4
-_BYTES_PER_OUTPUT = 64
+#: Memory model of one chunk: bytes per output (two float32 values).
+_BYTES_PER_OUTPUT = 8
 
 
 def window_bits(config: HardwareConfig) -> int:
@@ -57,14 +57,6 @@ def window_bits(config: HardwareConfig) -> int:
 def accelerator_area(config: HardwareConfig) -> AreaReport:
     """PE areas and the iso-area ratio against each baseline for this config."""
     return area_report(config)
-
-
-def _tile_sums(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    m, n = x.shape
-    mt, nt = -(-m // rows), -(-n // cols)
-    padded = np.zeros((mt * rows, nt * cols), np.int64)
-    padded[:m, :n] = x
-    return padded.reshape(mt, rows, nt, cols).sum(axis=(1, 3))
 
 
 @dataclass
@@ -85,10 +77,8 @@ def _run_product(
     keep_values: bool,
 ) -> _GroupRun:
     """Run the PE model on A (M, K) · B (K, N), in chunks of whole output-tile rows."""
-    rows, cols, lanes = config.tile.rows, config.tile.cols, config.pe.lanes
-    m, k = a.shape
-    n = b.shape[1]
-    steps = max(1, -(-k // lanes))
+    rows, cols = config.tile.rows, config.tile.cols
+    m, n = a.shape[0], b.shape[1]
     mt, nt = -(-m // rows), -(-n // cols)
     axis = 0 if mt >= nt else 1
     clusters = mt if axis == 0 else nt
@@ -102,27 +92,22 @@ def _run_product(
             col_blocks = chosen
     col_idx = np.concatenate([np.arange(c * cols, min(n, (c + 1) * cols)) for c in col_blocks])
     b_sel = np.ascontiguousarray(b[:, col_idx]) if len(col_idx) != n else b
-    # Bytes held per output of a chunk: the PE's per-step cycles and our copies of them
-    # (≈ 4 per step), plus its per-output values and five int64 counters (≈ 64).
-    per_output = steps * _BYTES_PER_STEP + _BYTES_PER_OUTPUT
+    # Bytes held per output of a chunk: its term-serial and baseline values (float32 each); the
+    # per-step cycles are folded into per-tile costs inside the kernel and never stored.
     budget = config.sampling.chunk_mib * 2**20
-    blocks_per_chunk = max(1, int(budget // max(1, rows * len(col_idx) * per_output)))
+    blocks_per_chunk = max(1, int(budget // max(1, rows * len(col_idx) * _BYTES_PER_OUTPUT)))
     stats = {name: [] for name in _STATS}
     values = np.zeros((m, n), np.float32) if keep_values else None
+    depth = config.tile.row_buffer_depth
     for start in range(0, len(row_blocks), blocks_per_chunk):
         blocks = row_blocks[start : start + blocks_per_chunk]
         row_idx = np.concatenate([np.arange(r * rows, min(m, (r + 1) * rows)) for r in blocks])
-        result = pe_matmul(np.ascontiguousarray(a[row_idx]), b_sel, config.pe)
-        costs = policy_costs(
-            np.asarray(result.step_cycles), rows, cols, config.tile.row_buffer_depth
-        )
-        for name in SYNC_POLICIES:
-            stats[name].append(costs[name])
-        stats["pe_cycles"].append(_tile_sums(np.asarray(result.cycles), rows, cols))
-        for name in ("terms_total", "terms_out_of_bounds", "terms_processed"):
-            stats[name].append(_tile_sums(np.asarray(getattr(result, name)), rows, cols))
+        a_rows = a if len(row_idx) == m else np.ascontiguousarray(a[row_idx])
+        result = run_tiles(a_rows, b_sel, config.pe, rows, cols, depth)
+        for name in _STATS:
+            stats[name].append(result.stats[name])
         if values is not None:
-            values[np.ix_(row_idx, col_idx)] = np.asarray(result.value)
+            values[np.ix_(row_idx, col_idx)] = result.value
     return _GroupRun(
         {name: np.concatenate(parts, axis=0) for name, parts in stats.items()},
         axis,
@@ -179,7 +164,8 @@ def _offchip_bits(
         config.memory.value_bits
     )
     # The result's encoded size needs its values: the float32 product of the factors.
-    outputs = [left @ right for left, right in zip(product.left, product.right, strict=True)]
+    outputs = [(torch.from_numpy(left) @ torch.from_numpy(right)).numpy()
+               for left, right in zip(product.left, product.right, strict=True)]  # fmt: skip
     arrays = [*inputs, assemble_output(op, geometry, outputs)]
     codec = config.memory.codec
     as_bf16 = [torch.as_tensor(np.ascontiguousarray(x, np.float32)).bfloat16() for x in arrays]
@@ -351,6 +337,7 @@ def simulate_operation(
         sampled_fraction=config.sampling.fraction,
         oracle_terms=oracle_terms,
         designs=designs,
+        kind=operation_kind(geometry),
     )
     values = None
     if keep_values:

@@ -46,6 +46,8 @@ class OpResult:
     {design: {"uncompressed" | "codec": {"cycles": {policy: cycles}, "compute_pj", "sram_pj",
     "dram_pj"}}}, design one of `term_serial_vs_<baseline>` (the term-serial accelerator at
     iso area with that baseline) or a baseline name.
+    kind: what was multiplied (`thrifty.hw.sim.dataflow.operation_kind`): conv, linear,
+    attention_qk, attention_av or matmul ("mixed" in a sum over several).
     """
 
     layer: str
@@ -69,6 +71,7 @@ class OpResult:
     sampled_fraction: float = 1.0
     oracle_terms: dict[str, float] = field(default_factory=dict)
     designs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    kind: str = "layer"
     epoch: int | None = None
     step: int | None = None
 
@@ -76,7 +79,7 @@ class OpResult:
         values = {}
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name in ("layer", "op", "serial_operand"):
+            if f.name in ("layer", "op", "serial_operand", "kind"):
                 values[f.name] = a if a == b else "mixed"
             elif f.name in ("epoch", "step"):
                 values[f.name] = a if a == b else None

@@ -24,6 +24,7 @@ from thrifty.errors import ConfigError, SimulationError
 from thrifty.hw.config import HardwareConfig
 from thrifty.hw.cost.area import iso_area_tiles
 from thrifty.hw.cost.iso_area import AreaReport
+from thrifty.hw.sim.dataflow import OPERATION_KINDS
 from thrifty.hw.sim.distributed import shared_folder, simulate_on_cluster
 from thrifty.hw.sim.operation import accelerator_area, simulate_operation
 from thrifty.hw.sim.results import OpResult, total
@@ -51,8 +52,24 @@ class Simulation:
                 out[op] = total(records, layer="all")
         return out
 
+    def by_kind(self) -> dict[str, dict[str, OpResult]]:
+        """Per operation kind (conv, linear, attention_qk, attention_av, matmul): the total of
+        each training operation and, under "all", of all three (kinds absent omitted)."""
+        out: dict[str, dict[str, OpResult]] = {}
+        for kind in OPERATION_KINDS:
+            records = [r for r in self.layers if r.kind == kind]
+            if not records:
+                continue
+            out[kind] = {"all": total(records, layer=kind)}
+            for op in OPS:
+                per_op = [r for r in records if r.op == op]
+                if per_op:
+                    out[kind][op] = total(per_op, layer=kind)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report: schema version, layers, total, by_op, area, config, provenance."""
+        """The JSON report: schema version, layers, total, by_op, by_kind, area, config,
+        provenance."""
         conf = self.config.sampling.confidence
         return {
             "schema_version": SIMULATION_SCHEMA_VERSION,
@@ -60,6 +77,10 @@ class Simulation:
             "layers": [r.to_dict(conf) for r in self.layers],
             "total": self.total.to_dict(conf),
             "by_op": {op: r.to_dict(conf) for op, r in self.by_op().items()},
+            "by_kind": {
+                kind: {op: r.to_dict(conf) for op, r in ops.items()}
+                for kind, ops in self.by_kind().items()
+            },
             "area": area_summary(self.area, self.config),
             **provenance(self.config, self.config.sampling.seed),
         }
