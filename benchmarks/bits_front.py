@@ -10,10 +10,19 @@ fine-tunes. Variants change one thing against `baseline` (thrifty's defaults):
 - `distill`: the task loss becomes 0.5·CE + 0.5·T²·KL(teacher ‖ student) at T = 2, the
   teacher being the float model, in both quantized phases (thrifty.train.distill);
 - `bits_lr_cosine`: the bitlength learning rate decays to 0 over the learning phase (cosine);
-- `longer_finetune`: twice the fine-tuning steps.
+- `longer_finetune`: twice the fine-tuning steps;
+- `learned_range`: QuantConfig with `range="learned"` for weights and inputs (LSQ-style step
+  gradient, ranges initialised at min/max), the bitlength gradient unchanged;
+- `learned_range_weights` / `learned_range_inputs`: the same for one role only;
+- `bn_reestimate`: after `freeze` and again after fine-tuning, the batch-norm statistics are
+  re-estimated (reset, then `--bn-batches` forward passes in train mode without gradient,
+  quantizers in eval mode), so fine-tuning and evaluation start from statistics of the
+  frozen network. Only meaningful with `--model small_cnn_bn`, the small CNN with a
+  batch norm after each convolution (the registered small CNN has none).
 
     python benchmarks/bits_front.py
     python benchmarks/bits_front.py --seeds 0 --variants baseline distill   # a quick look
+    python benchmarks/bits_front.py --model small_cnn_bn --variants baseline bn_reestimate
 
 Writes benchmarks/results/<name>.json. Not a test.
 """
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import statistics
 import sys
@@ -49,7 +59,51 @@ VARIANTS = (
     "distill",
     "bits_lr_cosine",
     "longer_finetune",
+    "learned_range",
+    "learned_range_weights",
+    "learned_range_inputs",
+    "bn_reestimate",
 )
+
+
+class SmallCNNBN(torch.nn.Module):
+    """The small CNN with a batch norm after each convolution (for `bn_reestimate`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1, self.bn1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16)
+        self.conv2, self.bn2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32)
+        self.pool, self.relu = nn.MaxPool2d(2), nn.ReLU()
+        self.fc1, self.fc2 = nn.Linear(32 * 7 * 7, 64), nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.relu(self.bn1(self.conv1(x))))
+        x = self.pool(self.relu(self.bn2(self.conv2(x))))
+        return self.fc2(self.relu(self.fc1(torch.flatten(x, 1))))
+
+
+MODELS = {"small_cnn": SmallCNN, "small_cnn_bn": SmallCNNBN}
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model, data, batches: int, seed: int) -> None:
+    """Reset every batch norm's statistics and re-estimate them as a plain average over
+    `batches` training batches, forward only; the quantizers stay in eval mode (their
+    moving-average ranges are neither used from the batch nor updated)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+        norm.train()
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        model(data[0][torch.randint(0, len(data[1]), (128,), generator=generator)])
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    model.train()
 
 
 def fit(model, optimizer, data, steps, seed, regularizer=None, teacher=None, schedule=None):
@@ -77,6 +131,10 @@ def run(variant: str, float_model, data, args, seed: int) -> dict[str, Any]:
         config["activation_training_range"] = "ema"
     if variant == "per_channel_weights":
         config["weight"] = {"granularity": "channel"}
+    if variant in ("learned_range", "learned_range_weights"):
+        config["weight"] = {"range": "learned"}
+    if variant in ("learned_range", "learned_range_inputs"):
+        config["activation"] = {"range": "learned"}
     model = thrifty.quantize(copy.deepcopy(float_model), thrifty.QuantConfig.model_validate(config))
     teacher = None
     if variant == "distill":
@@ -93,14 +151,61 @@ def run(variant: str, float_model, data, args, seed: int) -> dict[str, Any]:
     fit(model, optimizer, data, args.learn_steps, seed + 1, reg, teacher, schedule)
     learned = thrifty.summary(model).mean_bits
     thrifty.freeze(model)
+    if variant == "bn_reestimate":
+        reestimate_batchnorm(model, data, args.bn_batches, seed + 3)
     optimizer = torch.optim.Adam(thrifty.param_groups(model, lr=args.finetune_lr))
     steps = args.finetune_steps * (2 if variant == "longer_finetune" else 1)
     fit(model, optimizer, data, steps, seed + 2, teacher=teacher)
+    if variant == "bn_reestimate":
+        reestimate_batchnorm(model, data, args.bn_batches, seed + 4)
     return {
         "accuracy": accuracy(model, data),
         "mean_bits": thrifty.summary(model).mean_bits,
         "mean_bits_learned": learned,
     }
+
+
+def summarize(per_seed: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Per variant: mean accuracy drop against each seed's float model, mean bits, seeds."""
+    return {
+        variant: {
+            "drop_points_mean": statistics.fmean(
+                100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
+            ),
+            "drop_points_std": statistics.stdev(
+                100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
+            )
+            if len(per_seed) > 1
+            else 0.0,
+            "mean_bits_mean": statistics.fmean(r[variant]["mean_bits"] for r in per_seed),
+            "n": len(per_seed),
+        }
+        for variant in variants
+    }
+
+
+def merge(paths: list[Path], name: str) -> Path:
+    """One results file from runs of this script in separate processes (e.g. one per seed):
+    their per-seed rows together, summarised again over the variants every row has."""
+    payloads = [json.loads(path.read_text()) for path in paths]
+    per_seed = sorted(
+        (row for p in payloads for row in p["results"]["per_seed"]), key=lambda r: r["seed"]
+    )
+    variants = [v for v in VARIANTS if all(v in row for row in per_seed)]
+    return write_result(
+        name,
+        {
+            "command": payloads[0]["results"]["command"],
+            "merged_from": [
+                {"file": path.name, "command": p["results"]["command"]}
+                for path, p in zip(paths, payloads, strict=True)
+            ],
+            "summary": summarize(per_seed, variants),
+            "per_seed": per_seed,
+        },
+        config={**payloads[0]["config"], "seeds": [r["seed"] for r in per_seed], "name": name},
+        seed=per_seed[0]["seed"],
+    )
 
 
 def main() -> None:
@@ -116,15 +221,23 @@ def main() -> None:
     parser.add_argument("--finetune-lr", type=float, default=5e-4)
     parser.add_argument("--bits-lr", type=float, default=DEFAULT_BITS_LR)
     parser.add_argument("--target", type=float, default=3.0)
+    parser.add_argument("--model", choices=sorted(MODELS), default="small_cnn")
+    parser.add_argument("--bn-batches", type=int, default=50, help="bn_reestimate: batches")
     parser.add_argument("--name", default="bits_front")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="merge results files into <name>"
+    )
     args = parser.parse_args()
+    if args.merge is not None:
+        print(f"wrote {merge(args.merge, args.name)}")
+        return
     torch.set_num_threads(1)
     command = "python benchmarks/bits_front.py " + " ".join(sys.argv[1:])
     data = fashion_subset(args.train, args.test)
     per_seed: list[dict[str, Any]] = []
     for seed in args.seeds:
         torch.manual_seed(seed)
-        float_model = SmallCNN()
+        float_model = MODELS[args.model]()
         fit(
             float_model,
             torch.optim.Adam(float_model.parameters(), lr=2e-3),
@@ -147,16 +260,7 @@ def main() -> None:
                 flush=True,
             )
         per_seed.append(row)
-        summary = {
-            variant: {
-                "drop_points_mean": statistics.fmean(
-                    100 * (r["float_accuracy"] - r[variant]["accuracy"]) for r in per_seed
-                ),
-                "mean_bits_mean": statistics.fmean(r[variant]["mean_bits"] for r in per_seed),
-                "n": len(per_seed),
-            }
-            for variant in args.variants
-        }
+        summary = summarize(per_seed, args.variants)
         write_result(
             args.name,
             {"command": command, "summary": summary, "per_seed": per_seed},

@@ -25,6 +25,8 @@ Target: learned mean per-layer bitlength ≤ 4.0 within 0.5 points of float top-
     python benchmarks/fashion_mnist.py --subset 10000 --seeds 0   # a reduced run
     python benchmarks/fashion_mnist.py --plot benchmarks/results/fashion_mnist.json \
         --plot-out docs/img/fashion_mnist_front.png          # the plot of a results file
+    python benchmarks/fashion_mnist.py --merge benchmarks/results/a.json \
+        benchmarks/results/b.json --name both                # seeds run as separate processes
 
 Falls back to digits (and says so) when Fashion-MNIST is not installed. Not a test.
 """
@@ -120,27 +122,39 @@ def _train(config: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
 
 
 def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[str, Any]]:
-    """Float baselines and every variant for one seed: name → summary subset."""
+    """Float baselines and every variant for one seed: name → summary subset.
+
+    With `--reuse-float DIR`, the float model of DIR/seed<seed>/float (a run of this benchmark
+    kept from an earlier process) is read instead of trained; `--skip-float-same` leaves out the
+    float model of the same total epochs (run it in another process and `--merge`).
+    """
     results: dict[str, dict[str, Any]] = {}
     float_out = root / f"seed{seed}" / "float"
     no_quant = {"learn": {"epochs": 0}, "finetune": {"epochs": 0}}
-    results["float"] = _train(
-        {
-            **_base(args, seed, float_out),
-            "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
-        },
-        "float",
-        seed,
-    )
+    if args.reuse_float is not None:
+        float_out = args.reuse_float / f"seed{seed}" / "float"
+        kept = json.loads((float_out / "summary.json").read_text())
+        results["float"] = _row(kept, 0.0)
+        results["float"]["reused_from"] = str(float_out)
+    else:
+        results["float"] = _train(
+            {
+                **_base(args, seed, float_out),
+                "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
+            },
+            "float",
+            seed,
+        )
     total = args.float_epochs + args.learn_epochs + args.finetune_epochs
-    results["float_same_epochs"] = _train(
-        {
-            **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
-            "phases": {"float": {"epochs": total}, **no_quant},
-        },
-        f"float {total} epochs",
-        seed,
-    )
+    if not args.skip_float_same:
+        results["float_same_epochs"] = _train(
+            {
+                **_base(args, seed, root / f"seed{seed}" / "float_same_epochs"),
+                "phases": {"float": {"epochs": total}, **no_quant},
+            },
+            f"float {total} epochs",
+            seed,
+        )
     checkpoint = {"checkpoint": str(float_out / "float_model.pt")}
     for name, variant in _variants(args).items():
         if name not in args.variants:
@@ -221,6 +235,40 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
                 row["mean_bits"]["mean"] <= 4.0 and row["accuracy_drop_points"] <= 0.5
             )
     return table
+
+
+def merge(paths: list[Path], name: str) -> Path:
+    """One results file from several runs of this benchmark (e.g. one process per seed, or per
+    variant): rows of the same seed are joined, then aggregated again over the variants that
+    every seed has."""
+    payloads = [json.loads(path.read_text()) for path in paths]
+    by_seed: dict[int, dict[str, dict[str, Any]]] = {}
+    for payload in payloads:
+        for seed, row in zip(
+            payload["results"]["seeds_done"], payload["results"]["per_seed"], strict=True
+        ):
+            by_seed.setdefault(seed, {}).update(row)
+    seeds = sorted(by_seed)
+    rows = [by_seed[seed] for seed in seeds]
+    names = list(dict.fromkeys(n for row in rows for n in row))
+    common = [n for n in names if all(n in row for row in rows)]
+    per_seed = [{n: row[n] for n in common} for row in rows]
+    first = payloads[0]
+    return write_result(
+        name,
+        {
+            "command": first["results"]["command"],
+            "merged_from": [
+                {"file": path.name, "command": p["results"]["command"], "config": p["config"]}
+                for path, p in zip(paths, payloads, strict=True)
+            ],
+            "seeds_done": seeds,
+            "summary": aggregate(per_seed),
+            "per_seed": per_seed,
+        },
+        config={**first["config"], "seeds": seeds, "name": name},
+        seed=seeds[0],
+    )
 
 
 def markdown_table(path: Path) -> str:
@@ -351,7 +399,18 @@ def main() -> None:
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--variants", nargs="+", default=None, help="None: every variant")
+    parser.add_argument("--variants", nargs="*", default=None, help="None: every variant")
+    parser.add_argument(
+        "--reuse-float",
+        type=Path,
+        default=None,
+        help="read the float model of DIR/seed<seed>/float instead of training it",
+    )
+    parser.add_argument(
+        "--skip-float-same",
+        action="store_true",
+        help="do not train the float model of the same total epochs",
+    )
     parser.add_argument("--name", default="fashion_mnist")
     parser.add_argument(
         "--table",
@@ -361,6 +420,13 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, default=None, help="plot a results JSON and exit")
     parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="merge results JSONs (e.g. one per seed) into benchmarks/results/<name>.json, exit",
+    )
+    parser.add_argument(
         "--plot-out", type=Path, default=REPO / "docs" / "img" / "fashion_mnist_front.png"
     )
     args = parser.parse_args()
@@ -369,6 +435,9 @@ def main() -> None:
         return
     if args.plot is not None:
         print(f"wrote {plot(args.plot, args.plot_out)}")
+        return
+    if args.merge is not None:
+        print(f"wrote {merge(args.merge, args.name)}")
         return
     if args.variants is None:
         args.variants = [*_variants(args), "pretrained_defaults"]

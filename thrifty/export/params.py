@@ -65,6 +65,12 @@ def quantized_layer_list(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _check_frozen(name: str, role: str, quantizer: Quantizer) -> None:
     if not quantizer.config.enabled:
         return
+    if quantizer.learned_range:
+        raise ExportError(
+            f"layer {name!r} {role} quantizer has range='learned'; the export formats store "
+            "min/max ranges (weights) and moving-average ranges (inputs) only, so they would "
+            "not reproduce it; quantize with range='minmax' to export"
+        )
     bits = quantizer.bitlength.detach()
     if quantizer.bitlength.requires_grad or not bool((bits == torch.floor(bits)).all()):
         raise ExportError(

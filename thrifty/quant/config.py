@@ -22,6 +22,10 @@ from thrifty._config import FrozenConfig
 #: integer, and rounding of a float32 significand to k fraction bits (bfloat16-style).
 QuantizerKind = Literal["int", "int_symmetric", "float_mantissa"]
 
+#: Where an integer quantizer's range comes from: min/max of the data (the method's default, no
+#: gradient) or learned parameters (an LSQ-style step / PACT-style clip, `learned_range.py`).
+RangeKind = Literal["minmax", "learned"]
+
 #: Widest integer bitlength: b + 1 = 17 keeps 2^(b+1) − 1 levels exact in float32 arithmetic.
 MAX_INT_BITS = 16
 #: float32 holds 23 fraction bits; the interpolation reads k + 1, so k ≤ 22.
@@ -120,6 +124,11 @@ class QuantizerConfig(FrozenConfig):
     min_bits: float = Field(None, description="Lower clamp of the learned bitlength, bits.")
     max_bits: float = Field(None, description="Upper clamp of the learned bitlength, bits.")
     learnable: bool = Field(True, description="Learn the bitlength (False: fixed at init_bits).")
+    range: RangeKind = Field(
+        "minmax",
+        description="Range of the integer kinds: 'minmax' (data min/max, no gradient) or "
+        "'learned' (range parameters initialised at min/max, LSQ-style gradient).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +157,11 @@ class QuantizerConfig(FrozenConfig):
                 f"init_bits={self.init_bits} is outside [min_bits, max_bits] = "
                 f"[{self.min_bits}, {self.max_bits}]; move it inside or widen the bounds"
             )
+        if self.range == "learned" and self.kind == "float_mantissa":
+            raise ValueError(
+                "range='learned' needs an integer kind ('int' or 'int_symmetric'); "
+                "kind 'float_mantissa' has no range: use range='minmax' or an integer kind"
+            )
         return self
 
 
@@ -161,6 +175,7 @@ class QuantizerOverride(FrozenConfig):
     min_bits: float | None = Field(None, description="Lower clamp, bits.")
     max_bits: float | None = Field(None, description="Upper clamp, bits.")
     learnable: bool | None = Field(None, description="See QuantizerConfig.learnable.")
+    range: RangeKind | None = Field(None, description="See QuantizerConfig.range.")
 
     def apply(self, base: QuantizerConfig) -> QuantizerConfig:
         """`base` with this override's set fields replaced (and re-validated).

@@ -21,7 +21,7 @@ from torch import nn
 
 from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
-from thrifty.quant.layout import activation_layout, weight_layout
+from thrifty.quant.layout import activation_layout, reduce_range, weight_layout
 from thrifty.quant.quantizers import ActivationQuantizer, WeightQuantizer
 
 #: Default weight of each batch in the activation-range moving average (see QuantConfig).
@@ -106,6 +106,9 @@ class _QuantMixin:
             ) from None
         device = module.weight.device
         quantized.weight_quantizer = WeightQuantizer(weight_config, w_layout, name).to(device)
+        if weight_config.enabled and weight_config.range == "learned":
+            viewed, dims, _ = w_layout.view(module.weight.detach())
+            quantized.weight_quantizer.init_range_(*reduce_range(viewed, dims))
         quantized.input_quantizer = ActivationQuantizer(
             activation_config, a_layout, name, ema_momentum, training_range
         ).to(device)

@@ -5,6 +5,11 @@ step). An `ActivationQuantizer` takes batch min/max in training and keeps an exp
 average of them (`running_lo`, `running_hi`, saved in the state dict) used in evaluation (and,
 with `training_range="ema"`, in training too).
 
+With `range="learned"` in the config, the range is a pair of parameters (`range_lo`,
+`range_hi`, at the granularity of the bitlength) trained by their LSQ-style gradient
+(`learned_range.py`): a weight's start at the weight's min/max when the layer is built
+(`init_range_`), an input's at the first training batch's min/max.
+
 Every call first clamps the stored bitlength into [min_bits, max_bits] (in place, on `.data`,
 so it needs nothing from the user after an optimizer step), then checks that the range and the
 bitlength are finite — the range tensors are tiny, so the check is cheap — and raises
@@ -21,6 +26,7 @@ from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.functional import fractional_quantize
 from thrifty.quant.layout import Layout, reduce_range
+from thrifty.quant.learned_range import learned_range_quantize
 from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
 
 
@@ -53,6 +59,20 @@ class Quantizer(nn.Module):
         #: `term_counts.set_term_counting`), and the counts of the last forward.
         self.term_counting: TermCounting | None = None
         self.term_counts: TermCounts | None = None
+        if config.range == "learned" and config.enabled:
+            self.range_lo = nn.Parameter(torch.zeros(layout.bits_shape))
+            self.range_hi = nn.Parameter(torch.ones(layout.bits_shape))
+
+    @property
+    def learned_range(self) -> bool:
+        """True when the range is a learned parameter pair rather than the data's min/max."""
+        return self.config.range == "learned" and self.config.enabled
+
+    @torch.no_grad()
+    def init_range_(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """Set the learned range to [lo, hi] (keepdim shapes accepted)."""
+        self.range_lo.copy_(lo.reshape(self.range_lo.shape))
+        self.range_hi.copy_(hi.reshape(self.range_hi.shape))
 
     @property
     def bits(self) -> torch.Tensor | None:
@@ -94,9 +114,15 @@ class Quantizer(nn.Module):
         clamp: bool,
     ) -> torch.Tensor:
         n = self.bitlength.reshape(keep)
+        if self.learned_range:
+            self._check(self.range_lo, self.range_hi)
+            lo, hi = self.range_lo.reshape(keep), self.range_hi.reshape(keep)
+            clamp = True  # a learned range clips the values outside it
         if self.term_counting is not None:
             kind, counting = self.config.kind, self.term_counting
             self.term_counts = count_terms(x, n, lo, hi, kind, clamp, counting)
+        if self.learned_range:
+            return learned_range_quantize(x, n, lo, hi, self.config.kind == "int_symmetric")
         return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
 
     def extra_repr(self) -> str:
@@ -107,6 +133,7 @@ class Quantizer(nn.Module):
             f"granularity={self.layout.granularity}, bits={shown}, "
             f"range=[{self.config.min_bits:g}, {self.config.max_bits:g}], "
             f"learnable={not self.frozen}, enabled={self.config.enabled}"
+            + (", learned_range=True" if self.learned_range else "")
         )
 
 
@@ -159,6 +186,8 @@ class ActivationQuantizer(Quantizer):
             lo, hi = reduce_range(viewed.detach(), dims)
         self._check(lo, hi)
         clamp = False
+        if self.learned_range and int(self.num_batches_tracked) == 0:
+            self.init_range_(lo, hi)  # the first batch's min/max, as LSQ starts from data
         if self.training:
             self._update_ema(lo, hi)
         use_average = not self.training or self.training_range == "ema"

@@ -204,6 +204,9 @@ def _random_model(seed: int, quant: dict) -> tuple[nn.Module, torch.Tensor]:
         for _, layer in quantized_layers(model):
             for q in (layer.weight_quantizer, layer.input_quantizer):
                 q.bitlength.copy_(torch.randint(2, 9, q.bitlength.shape).float())
+                if q.learned_range:  # a learned range inside the data's: values get clipped
+                    q.range_lo.mul_(0.7)
+                    q.range_hi.mul_(0.6)
     return model.eval(), x
 
 
@@ -214,8 +217,11 @@ def _random_model(seed: int, quant: dict) -> tuple[nn.Module, torch.Tensor]:
         {"weight": {"granularity": "channel"}, "activation": {"granularity": "channel"}},
         {"weight": {"granularity": ["group", 3], "kind": "int_symmetric"},
          "activation": {"granularity": ["group", 2]}},
+        {"weight": {"granularity": "channel", "range": "learned"},
+         "activation": {"range": "learned"}},
+        {"weight": {"kind": "int_symmetric", "range": "learned"}},
     ],
-    ids=["tensor", "channel", "group-symmetric"],
+    ids=["tensor", "channel", "group-symmetric", "learned-range", "learned-range-symmetric"],
 )  # fmt: skip
 def test_integer_forward_reproduces_the_fake_quantized_model(quant):
     model, x = _random_model(0, quant)

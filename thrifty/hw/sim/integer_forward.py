@@ -139,7 +139,11 @@ def _codes(quantizer: Quantizer, x: torch.Tensor, use_average: bool) -> Codes:
     viewed, dims, keep = quantizer.layout.view(x)
     symmetric = quantizer.config.kind == "int_symmetric"
     clamp = False
-    if use_average:
+    if quantizer.learned_range:  # range="learned": the range parameters, values clipped
+        lo = quantizer.range_lo.detach().reshape(keep).to(x.dtype)
+        hi = quantizer.range_hi.detach().reshape(keep).to(x.dtype)
+        clamp = True
+    elif use_average:
         lo = quantizer.running_lo.reshape(keep).to(x.dtype)
         hi = quantizer.running_hi.reshape(keep).to(x.dtype)
         clamp = True
@@ -176,7 +180,8 @@ def _codes(quantizer: Quantizer, x: torch.Tensor, use_average: bool) -> Codes:
 
 
 def weight_codes(layer: nn.Module) -> Codes:
-    """Codes of a quantized layer's weight (its range is the weight's own min/max)."""
+    """Codes of a quantized layer's weight (its range: the weight's own min/max, or the
+    learned range)."""
     quantizer: WeightQuantizer = layer.weight_quantizer
     return _codes(quantizer, layer.weight.detach(), use_average=False)
 
