@@ -20,6 +20,7 @@ from thrifty.errors import (
 from thrifty.quant import (
     BitlengthRegularizer,
     QuantConfig,
+    TermsConfig,
     fold_batchnorm,
     freeze,
     load,
@@ -40,6 +41,7 @@ __all__ = [
     "QuantConfig",
     "QuantizationError",
     "SimulationError",
+    "TermsConfig",
     "ThriftyError",
     "TraceError",
     "__version__",

@@ -46,3 +46,20 @@ def test_finetune_pretrained_example_learns_with_defaults() -> None:
     # fewer (2.88 measured), and the fine-tuned model keeps the float accuracy within a point.
     assert values["mean bits"] <= 4.0
     assert values["quantized accuracy"] >= values["float accuracy"] - 1.0
+
+
+def test_terms_criterion_example_lowers_the_terms_to_its_target() -> None:
+    result = subprocess.run(
+        [sys.executable, "docs/examples/terms_criterion.py"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    first_line, second_line = result.stdout.strip().splitlines()
+    before, after = (float(v) for v in first_line.split(":")[1].split("(")[0].split("->"))
+    assert before > 1.5  # 8-bit codes of the inputs
+    assert after < 1.1  # the controller reaches about 1.0 term per activation value
+    assert float(second_line.split(":")[1]) < 8.0

@@ -7,8 +7,14 @@ Batch norms fold into their convolutions during training with `QuantConfig(fold_
 
 from thrifty.quant.bn_pairs import ConvBnPair, find_conv_bn_pairs
 from thrifty.quant.checkpoint import load, save
-from thrifty.quant.config import Granularity, LayerOverride, QuantConfig, QuantizerConfig
-from thrifty.quant.costs import LayerBits, layer_bits
+from thrifty.quant.config import (
+    Granularity,
+    LayerOverride,
+    QuantConfig,
+    QuantizerConfig,
+    TermsConfig,
+)
+from thrifty.quant.costs import LayerBits, layer_bits, set_term_counting
 from thrifty.quant.folding import fold_batchnorm
 from thrifty.quant.fused import QuantConvBn1d, QuantConvBn2d
 from thrifty.quant.matmul import MatMul, QuantMatMul
@@ -49,6 +55,7 @@ __all__ = [
     "QuantMatMul",
     "QuantSummary",
     "QuantizerConfig",
+    "TermsConfig",
     "dequantize",
     "find_conv_bn_pairs",
     "fold_batchnorm",
@@ -60,5 +67,6 @@ __all__ = [
     "quantize",
     "quantized_layers",
     "save",
+    "set_term_counting",
     "summary",
 ]

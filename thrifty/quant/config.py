@@ -269,3 +269,37 @@ class QuantConfig(FrozenConfig):
                         f"invalid setting: {error}"
                     ) from None
         return self
+
+
+class TermsConfig(FrozenConfig):
+    """Options of the `terms` regularizer criterion (docs/quantization.md, "The terms criterion").
+
+    The cost is the expected number of terms a term-serial PE spends per value of the serial
+    operand, MAC-weighted over the layers like `bitops`.
+    """
+
+    serial: Literal["activations", "weights", "both"] = Field(
+        "activations",
+        description="Operand fed term by term: 'activations' (the inference accelerators of "
+        "this family, Pragmatic-style, and the training simulator's forward default), "
+        "'weights', or 'both' (each layer counts both, MAC-weighted: unit terms per value).",
+    )
+    statistic: Literal["mean", "lane_max"] = Field(
+        "mean",
+        description="'mean': mean terms per serial value (linear in the bitlength's fraction, "
+        "exact gradient). 'lane_max': expected maximum over `lanes` values drawn independently "
+        "from the layer's term distribution, since a PE step lasts as long as its busiest lane.",
+    )
+    lanes: int = Field(
+        8, ge=1, le=64, description="Lanes of a PE step, for statistic 'lane_max' (values)."
+    )
+    encoding: Literal["naf", "binary", "booth4"] = Field(
+        "naf", description="Term encoding of the serial values (thrifty.numerics.terms)."
+    )
+    codes: Literal["centred", "raw"] = Field(
+        "centred",
+        description="Integer value counted for an asymmetric ('int') quantizer: 'centred', "
+        "the code minus its zero point (an accelerator subtracting zero points first); 'raw', "
+        "the code in [0, 2^b − 1] as `thrifty simulate --inference` multiplies it. Equal "
+        "when the range starts at 0 (after a ReLU).",
+    )

@@ -158,6 +158,15 @@ def _kernel_plan(
     """
     if not use_kernels() or kind == "float_mantissa":
         return None
+    return layout_plan(x, params)
+
+
+def layout_plan(
+    x: torch.Tensor, params: tuple[torch.Tensor | None, ...]
+) -> tuple[tuple[int, int, int], tuple[int, ...]] | None:
+    """((A, P, B), keep shape): x seen as A·P rows of B values, row r using parameter r % P;
+    None unless x is a CPU float32 tensor and the parameters vary along one block of its
+    consecutive dimensions (every layout of `layout.py`)."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim == 0:
         return None
     keep = _broadcast(*(tuple(p.shape) for p in params if p is not None))

@@ -27,6 +27,7 @@ from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.functional import fractional_quantize
 from thrifty.quant.layout import Layout, reduce_range
 from thrifty.quant.learned_range import learned_range_quantize
+from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
 
 
 def _all_finite(*tensors: torch.Tensor) -> bool:
@@ -54,6 +55,10 @@ class Quantizer(nn.Module):
             torch.full(layout.bits_shape, float(config.init_bits)),
             requires_grad=config.learnable,
         )
+        #: What to count in each forward for the terms criterion (None: nothing; see
+        #: `term_counts.set_term_counting`), and the counts of the last forward.
+        self.term_counting: TermCounting | None = None
+        self.term_counts: TermCounts | None = None
         if config.range == "learned" and config.enabled:
             self.range_lo = nn.Parameter(torch.zeros(layout.bits_shape))
             self.range_hi = nn.Parameter(torch.ones(layout.bits_shape))
@@ -112,6 +117,11 @@ class Quantizer(nn.Module):
         if self.learned_range:
             self._check(self.range_lo, self.range_hi)
             lo, hi = self.range_lo.reshape(keep), self.range_hi.reshape(keep)
+            clamp = True  # a learned range clips the values outside it
+        if self.term_counting is not None:
+            kind, counting = self.config.kind, self.term_counting
+            self.term_counts = count_terms(x, n, lo, hi, kind, clamp, counting)
+        if self.learned_range:
             return learned_range_quantize(x, n, lo, hi, self.config.kind == "int_symmetric")
         return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
 

@@ -3,9 +3,15 @@
     reg = BitlengthRegularizer(model, criterion="bits", strength=0.05)
     loss = task_loss + reg()          # reg() is a scalar tensor, differentiable in the bits
 
-The cost is one of `costs.COST_FUNCTIONS` ("bits", "memory", "bitops") or a callable over the
-per-layer `LayerBits` records. After each call, `reg.cost` holds the cost value (a float, in the
-criterion's unit: bits, or bits² for bitops) and `reg.strength` the current λ.
+The cost is one of `costs.COST_FUNCTIONS` ("bits", "memory", "bitops", "terms") or a callable
+over the per-layer `LayerBits` records. After each call, `reg.cost` holds the cost value (a
+float, in the criterion's unit: bits, bits² for bitops, terms per serial value for terms) and
+`reg.strength` the current λ.
+
+Criterion "terms" takes its options as `terms=TermsConfig(...)` (or a mapping of them): which
+operand is serial, mean or expected lane maximum, lanes, encoding. Building the regularizer
+switches term counting on in the serial operand's quantizers (`costs.set_term_counting`), so
+the counts come from the forward pass of the same batch; `close()` switches it off again.
 
 Target mode (`target=` a cost value in the same unit, e.g. 4.0 mean bits): λ is driven by a
 proportional-integral controller on the relative error e = (cost − target) / target, so that the
@@ -32,13 +38,22 @@ rate is too small for the optimizer (typically plain SGD at the default bitlengt
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from thrifty._config import parse_config
 from thrifty.errors import BitlengthsNotLearningWarning, ConfigError
-from thrifty.quant.costs import COST_FUNCTIONS, LayerBits, layer_bits
+from thrifty.quant.config import TermsConfig
+from thrifty.quant.costs import (
+    COST_FUNCTIONS,
+    LayerBits,
+    layer_bits,
+    set_term_counting,
+    terms_cost,
+)
 from thrifty.quant.quantize import DEFAULT_BITS_LR, bit_parameters, quantized_layers
 
 #: Default λ: a weak pull (about 0.05 loss units per mean bit) that a training step notices.
@@ -61,7 +76,8 @@ class BitlengthRegularizer:
     Attributes: `criterion` (name or callable), `strength` (current λ), `target` (None or the
     cost to reach), `cost` (float value of the last evaluated cost; None before the first call),
     `integral` (the controller's integral term), `controller_rate`, `controller_gain`,
-    `max_strength`, `check_after` (calls before the stall check; None: no check).
+    `max_strength`, `check_after` (calls before the stall check; None: no check), `terms`
+    (the TermsConfig of criterion "terms", else None).
     """
 
     def __init__(
@@ -74,6 +90,7 @@ class BitlengthRegularizer:
         controller_gain: float = DEFAULT_CONTROLLER_GAIN,
         max_strength: float = DEFAULT_MAX_STRENGTH,
         check_after: int | None = CHECK_AFTER_STEPS,
+        terms: TermsConfig | Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(criterion, str) and criterion not in COST_FUNCTIONS:
             raise ConfigError(
@@ -96,7 +113,23 @@ class BitlengthRegularizer:
                 f"check_after={check_after} must be a positive number of steps, or None to "
                 "switch the stall check off"
             )
+        if terms is not None and criterion != "terms":
+            raise ConfigError(
+                f"terms={terms!r} sets options of criterion 'terms', but the criterion is "
+                f"{criterion!r}; pass criterion='terms' or drop the terms options"
+            )
+        if terms is not None and not isinstance(terms, TermsConfig):
+            if not isinstance(terms, Mapping):
+                raise ConfigError(
+                    f"terms={terms!r} must be a TermsConfig or a mapping of its options "
+                    "(serial, statistic, lanes, encoding)"
+                )
+            terms = parse_config(TermsConfig, terms, "terms criterion options")
         quantized_layers(model)  # raises if the model is not quantized
+        self.terms: TermsConfig | None = None
+        if criterion == "terms":
+            self.terms = terms if terms is not None else TermsConfig()
+            set_term_counting(model, self.terms)
         self.model = model
         self.criterion = criterion
         self.strength = float(strength)
@@ -116,14 +149,24 @@ class BitlengthRegularizer:
 
     def cost_tensor(self) -> torch.Tensor:
         """The unweighted cost (differentiable); updates `cost`, not λ."""
-        function = (
-            COST_FUNCTIONS[self.criterion] if isinstance(self.criterion, str) else self.criterion
-        )
-        value = function(self.records())
+        if self.terms is not None:
+            value = terms_cost(self.records(), self.terms)
+        else:
+            function = (
+                COST_FUNCTIONS[self.criterion]
+                if isinstance(self.criterion, str)
+                else self.criterion
+            )
+            value = function(self.records())
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             raise ConfigError(f"criterion {self.criterion!r} must return a scalar tensor")
         self.cost = float(value.detach())
         return value.reshape(())
+
+    def close(self) -> None:
+        """Switch the quantizers' term counting off (criterion "terms"; else nothing to do)."""
+        if self.terms is not None:
+            set_term_counting(self.model, None)
 
     def __call__(self) -> torch.Tensor:
         """λ·cost with the current λ; then, in target mode, one controller step of λ."""

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from thrifty._config import FrozenConfig, apply_overrides, parse_config, read_yaml_mapping
 from thrifty.data.config import DataConfig
-from thrifty.quant.config import QuantConfig
+from thrifty.quant.config import QuantConfig, TermsConfig
 from thrifty.trace.config import TraceConfig
 from thrifty.train.distill import DistillConfig
 from thrifty.train.pruning import PruningConfig
@@ -64,14 +64,30 @@ class ScheduleConfig(FrozenConfig):
 class RegularizerConfig(FrozenConfig):
     """The bitlength regularizer of phase 'learn' (thrifty.BitlengthRegularizer)."""
 
-    criterion: Literal["bits", "memory", "bitops"] = Field(
-        "bits", description="Cost the regularizer lowers: mean bits, memory or bit-operations."
+    criterion: Literal["bits", "memory", "bitops", "terms"] = Field(
+        "bits",
+        description="Cost the regularizer lowers: mean bits, memory, bit-operations, or the "
+        "terms a term-serial PE spends per serial value (options in 'terms').",
+    )
+    terms: TermsConfig | None = Field(
+        None,
+        description="Options of criterion 'terms' (serial operand, statistic, lanes, "
+        "encoding); None: their defaults. Only with criterion 'terms'.",
     )
     strength: float = Field(0.05, ge=0, description="λ, the weight of the cost in the loss.")
     target: float | None = Field(
         None,
         description="Target cost (e.g. 4.0 mean bits); λ adapts to reach it. None: fixed λ.",
     )
+
+    @model_validator(mode="after")
+    def _terms_only_with_terms(self) -> RegularizerConfig:
+        if self.terms is not None and self.criterion != "terms":
+            raise ValueError(
+                f"regularizer.terms sets options of criterion 'terms', but the criterion is "
+                f"{self.criterion!r}; set regularizer.criterion=terms or remove regularizer.terms"
+            )
+        return self
 
 
 class FloatPhase(FrozenConfig):

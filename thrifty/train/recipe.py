@@ -420,6 +420,7 @@ class _Run:
                 criterion=self.config.regularizer.criterion,
                 strength=self.config.regularizer.strength,
                 target=self.config.regularizer.target,
+                terms=self.config.regularizer.terms,
             )
         if resuming:
             payload, self.payload = self.payload, None
@@ -441,6 +442,8 @@ class _Run:
                 self._run_epoch(
                     phase, epoch, epochs, wrapped, optimizer, scheduler, regularizer, trace
                 )
+        if regularizer is not None:
+            regularizer.close()  # term counting (criterion 'terms') ends with the phase
         if phase == "float":
             if self.pruner is not None:
                 self.pruned_sparsity = self.pruner.layer_sparsity()
