@@ -104,7 +104,8 @@ def test_explanation_uses_the_given_ratio_or_else_the_headline_one() -> None:
 def test_explanation_without_a_ratio_one_point_or_with_zero_speedup_there() -> None:
     no_one = _explain(_sweep((1.5, 0.5), (3.0, 0.9)), 1.5)
     assert no_one == (
-        WHY_15 + ". The iso-area sweep stays below 1× up to the largest swept area ratio (3)"
+        WHY_15
+        + ". The iso-area sweep stays below 1× up to the largest swept area ratio (3)"
         + GROWS
     )
     zero = _explain(_sweep((1.0, 0.0), (4.0, 0.5)), 1.5)
@@ -144,19 +145,24 @@ def test_claim_one_against_the_dot_product_pes_word_for_word() -> None:
         "and the mean normalised error against float64 is {} (term-serial) against 5e-09 "
         "(exact-product dot product) and 2e-08 (per-lane FMA)"
     )
-    assert dot.sentence == (
-        f"Not held: on float32 training the speedup over {DOT} of equal area (area ratio 1.50, "
-        "from synthesis (made up)) is 0.80× (tile), 1.00× (row), 1.20× (ideal bound), not above "
-        "1× by more than the 2.0 % margin under tile, row; the energy efficiency is 3.00× for "
-        "compute alone, 1.25× with SRAM and 1.29× in total. With its off-chip codec (the "
-        "baseline without) the term-serial design reaches 0.88× (tile), 1.10× (row), 1.32× "
-        "(ideal bound), total energy efficiency 1.29×. Out-of-bounds window: with the "
-        "accumulator window (27 bits) the speedup is 0.80× (tile), 1.00× (row), 1.20× (ideal "
-        f"bound), {errors.format('1e-08')}; with the product window (19 bits) the speedup is "
-        f"0.90× (tile), 1.12× (row), 1.35× (ideal bound), {errors.format('1e-05')}. "
-        # the sample sweep: 0.75× at ratio 1 (1/0.75 = 1.33 cycles), 1.125× at 1.5: 1× at 1.33
-        + WHY_15 + "; measured at equal PE count (tile sync) it averages 1.33 cycles per step "
-        "(including stalls). The iso-area sweep reaches 1× near an area ratio of 1.3" + GROWS
+    assert (
+        dot.sentence
+        == (
+            f"Not held: on float32 training the speedup over {DOT} of equal area "
+            "(area ratio 1.50, from synthesis (made up)) is 0.80× (tile), 1.00× (row), "
+            "1.20× (ideal bound), not above 1× by more than the 2.0 % margin under tile, row; "
+            "the energy efficiency is 3.00× for "
+            "compute alone, 1.25× with SRAM and 1.29× in total. With its off-chip codec (the "
+            "baseline without) the term-serial design reaches 0.88× (tile), 1.10× (row), 1.32× "
+            "(ideal bound), total energy efficiency 1.29×. Out-of-bounds window: with the "
+            "accumulator window (27 bits) the speedup is 0.80× (tile), 1.00× (row), 1.20× (ideal "
+            f"bound), {errors.format('1e-08')}; with the product window (19 bits) the speedup is "
+            f"0.90× (tile), 1.12× (row), 1.35× (ideal bound), {errors.format('1e-05')}. "
+            # the sample sweep: 0.75× at ratio 1 (1/0.75 = 1.33 cycles), 1.125× at 1.5: 1× at 1.33
+            + WHY_15
+            + "; measured at equal PE count (tile sync) it averages 1.33 cycles per step "
+            "(including stalls). The iso-area sweep reaches 1× near an area ratio of 1.3" + GROWS
+        )
     )
 
 
@@ -327,8 +333,9 @@ def test_below_one_note_names_each_slow_variant_and_spares_exactly_one() -> None
         "equal area (pruned 0.50×); see claim 1 and the iso-area sweep."
     )
     two_slow = load_report(_set_speedup(report, "float_bits", "tile", 0.25))
-    assert below_one_note([two_slow.variant("pruned"), two_slow.variant("float_bits")],
-                          "tile") == (  # fmt: skip
+    assert below_one_note(
+        [two_slow.variant("pruned"), two_slow.variant("float_bits")], "tile"
+    ) == (
         " The gain is relative: under tile sync these stay slower than bit-parallel units of "
         "equal area (pruned 0.50×, learned per-layer float precision 0.25×); see claim 1 and "
         "the iso-area sweep."
