@@ -109,7 +109,7 @@ TARGETS: dict[str, Target] = {
     ),
     "claims": Target(
         "thrifty/quickstart/claims.py",
-        ("tests/quickstart/test_claims.py",),
+        ("tests/quickstart/test_claims.py", "tests/quickstart/test_claims_contract.py"),
         "the quickstart's claim verdicts",
     ),
 }
