@@ -361,3 +361,13 @@ def test_claim_line_is_the_verdict_and_the_first_sentence() -> None:
         "claim 3: NOT held: Not evaluated: the report has no learned per-layer float precision "
         "variant, so this claim was not measured"
     )
+
+
+def test_a_variant_exactly_at_the_reference_times_the_margin_does_not_gain() -> None:
+    # float_bits 1.5× = float32's 1.5× under tile: with no margin, equal is still no gain.
+    report = _set_speedup(sample_report_dict(), "float_bits", "tile", 1.5)
+    three = claim_per_layer_precision(load_report(report), min_gain=0.0)
+    assert not three.held
+    assert "it gains no more than the 0.0 % margin under tile." in three.sentence
+    pruned = _set_speedup(sample_report_dict(), "pruned", "row", 1.875)  # = float32 under row
+    assert not claim_pruning_and_quantization(load_report(pruned), min_gain=0.0).held
