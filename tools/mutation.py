@@ -72,7 +72,11 @@ TARGETS: dict[str, Target] = {
     ),
     "quant_reference": Target(
         "thrifty/quant/functional.py",
-        ("tests/quant/test_functional.py", "tests/quant/test_edges.py"),
+        (
+            "tests/quant/test_functional.py",
+            "tests/quant/test_edges.py",
+            "tests/quant/test_reference_contract.py",
+        ),
         "the quantizer's reference path (int, symmetric, mantissa, fractional; not the numba "
         "dispatch plumbing)",
         (
@@ -109,7 +113,7 @@ TARGETS: dict[str, Target] = {
     ),
     "claims": Target(
         "thrifty/quickstart/claims.py",
-        ("tests/quickstart/test_claims.py",),
+        ("tests/quickstart/test_claims.py", "tests/quickstart/test_claims_contract.py"),
         "the quickstart's claim verdicts",
     ),
 }

@@ -30,6 +30,10 @@ import torch
 FLOAT32_FRACTION_BITS = 23
 
 
+#: The quantizer kinds `fractional_quantize` computes (QuantizerConfig.kind).
+KINDS = ("int", "int_symmetric", "float_mantissa")
+
+
 def _int_levels(b: torch.Tensor, symmetric: bool) -> torch.Tensor:
     """Number of steps above zero: 2^b − 1 (asymmetric) or 2^(b−1) − 1 (symmetric)."""
     return torch.exp2(b - 1.0) - 1.0 if symmetric else torch.exp2(b) - 1.0
@@ -357,6 +361,8 @@ def fractional_quantize(
     (n counts fraction bits; no range). When n needs no gradient and is an integer everywhere,
     only Q(x, b) is computed, so frozen layers cost one level.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
     if not n.requires_grad:
         b = torch.floor(n)
         if bool((b == n).all()):

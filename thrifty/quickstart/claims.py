@@ -60,16 +60,9 @@ def _by_policy(values: Mapping[str, float], policies: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def _numbers(variant: VariantResult, policies: Sequence[str], energy: bool) -> dict[str, float]:
-    numbers = {f"{variant.name}.speedup.{p}": variant.total.speedup[p] for p in policies}
-    if energy:
-        numbers.update(
-            {
-                f"{variant.name}.energy_efficiency.{p}": variant.total.energy_efficiency[p]
-                for p in policies
-            }
-        )
-    return numbers
+def _speedups(variant: VariantResult, policies: Sequence[str]) -> dict[str, float]:
+    """The variant's whole-step speedup under each policy, keyed `<variant>.speedup.<policy>`."""
+    return {f"{variant.name}.speedup.{p}": variant.total.speedup[p] for p in policies}
 
 
 def _missing_claim(number: int, title: str, criterion: str, missing: list[str]) -> Claim:
@@ -106,11 +99,11 @@ def break_even_area_ratio(sweep: Sequence[Any], policy: str) -> float | None:
     points = sorted(
         (p.area_ratio, p.speedup[policy]) for p in sweep if p.speedup.get(policy) is not None
     )
+    if points and points[0][1] >= 1.0:
+        return points[0][0]
     for (r0, s0), (r1, s1) in itertools.pairwise(points):
         if s0 < 1.0 <= s1:
             return r0 + (1.0 - s0) * (r1 - r0) / (s1 - s0)
-    if points and points[0][1] >= 1.0:
-        return points[0][0]
     return None
 
 
@@ -240,7 +233,7 @@ def claim_iso_area(
         )
     extra = []
     codec = _comparison(reference.comparisons, f"term_serial+codec vs {baseline}")
-    if codec and (found is None or codec.name != found.name):
+    if codec:  # the verdict itself rests on a comparison without it or with both encoded
         extra.append(
             f"With its off-chip codec (the baseline without) the term-serial design reaches "
             f"{_by_policy(codec.speedup, policies)}, total energy efficiency "
@@ -305,7 +298,7 @@ def claim_pruning_and_quantization(
     }
     numbers: dict[str, float] = {}
     for variant in (reference, pruned, integer):
-        numbers.update(_numbers(variant, policies, energy=False))
+        numbers.update(_speedups(variant, policies))
     body = (
         f"the speedup is {_by_policy(reference.total.speedup, policies)} with float32 "
         f"training, {_by_policy(pruned.total.speedup, policies)} with pruned training and "
@@ -346,8 +339,8 @@ def claim_per_layer_precision(
     deciding = deciding_policies(report)
     failing = _beats_float(per_layer, reference, deciding, min_gain)
     numbers = {
-        **_numbers(reference, policies, energy=False),
-        **_numbers(per_layer, policies, energy=False),
+        **_speedups(reference, policies),
+        **_speedups(per_layer, policies),
     }
     body = (
         f"the speedup is {_by_policy(per_layer.total.speedup, policies)} with learned "
@@ -359,7 +352,7 @@ def claim_per_layer_precision(
     if others:
         first = deciding[0]
         best = max(others, key=lambda v: v.total.speedup[first])
-        numbers.update(_numbers(best, policies, energy=False))
+        numbers.update(_speedups(best, policies))
         relation = (
             "above" if per_layer.total.speedup[first] > best.total.speedup[first] else ("not above")
         )
