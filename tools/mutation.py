@@ -108,8 +108,10 @@ TARGETS: dict[str, Target] = {
             "tests/quant/test_options.py",
             "tests/quant/test_regularizer_gradient.py",
             "tests/quant/test_costs_contract.py",
+            "tests/quant/test_terms_criterion.py",
+            "tests/quant/test_terms_cost_contract.py",
         ),
-        "the cost criteria of the regularizer (bits, memory, bitops)",
+        "the cost criteria of the regularizer (bits, memory, bitops, terms)",
     ),
     "claims": Target(
         "thrifty/quickstart/claims.py",
