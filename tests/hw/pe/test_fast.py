@@ -121,6 +121,17 @@ E127 = 127  # exponent field of 1.0 .. 1.99
     ([bf16(0, E127, f) for f in range(128)], [bf16(f % 2, 127 - f % 5, f) for f in range(128)]),
     PEConfig(window="product", product_window_bits=8, headroom=0),
 )
+@example(  # decoded zeros beside the extreme exponent sums: 508, 2, and a zero met by 254
+    (
+        [bf16(0, 254, 127), 0, bf16(1, 1, 0), NEG],
+        [bf16(0, 254, 1), bf16(0, 254, 127), bf16(0, 1, 5), bf16(1, 254, 0)],
+    ),
+    PEConfig(lanes=4),
+)
+@example(  # the only live lane has the smallest product beside a zero met by the largest exponent
+    ([0, bf16(0, 1, 3), bf16(1, 1, 127)], [bf16(0, 254, 0), bf16(0, 1, 9), 0]),
+    PEConfig(lanes=3),
+)
 def test_fast_model_equals_oracle(case: tuple[list[int], list[int]], config: PEConfig) -> None:
     a, b = case
     assert_fast_equals_oracle(a, b, config)
@@ -174,3 +185,30 @@ def test_exact_sum_and_rounding_over_the_whole_exponent_range() -> None:
         got = (np.sign(m) * np.inf) if inf else Fraction(int(m)) * Fraction(2) ** int(e)
         assert got == want, (mants.tolist(), exps.tolist())
         assert not limbs.any()  # the superaccumulator is left clear
+
+
+def test_decoded_operands_hold_every_bfloat16_pattern() -> None:
+    """Every zero and normal pattern decodes to its exponent, signed significand and NAF terms.
+
+    The term count is checked against the identity weight(NAF(m)) = popcount((3m ^ m) >> 1),
+    independent of the term tables; the exponent of a zero keeps every sum with a normal
+    exponent negative, and a dead lane's lifted sum above every live one.
+    """
+    from thrifty.hw.pe.fast import DEAD_LANE_LIFT, ZERO_EXPONENT, decode_operand
+    from thrifty.hw.pe.operands import kernel_arguments
+
+    patterns = np.arange(1 << 16, dtype=np.uint16)
+    exponent = (patterns.astype(np.int64) >> 7) & 0xFF
+    patterns = patterns[exponent < 255]  # NaN/Inf never reach the kernels (policies)
+    _, count_from, _ = kernel_arguments(PEConfig(encoding="naf"))
+    decoded = decode_operand(patterns.reshape(1, -1), count_from)[0].astype(np.int64)
+    bits = patterns.astype(np.int64)
+    exponent, fraction, sign = (bits >> 7) & 0xFF, bits & 0x7F, bits >> 15
+    significand = 128 + fraction
+    zero = exponent == 0
+    naf_terms = np.array([bin(((3 * m) ^ m) >> 1).count("1") for m in significand.tolist()])
+    np.testing.assert_array_equal(decoded[0], np.where(zero, ZERO_EXPONENT, exponent))
+    np.testing.assert_array_equal(decoded[1], np.where(zero, 0, (1 - 2 * sign) * significand))
+    np.testing.assert_array_equal(decoded[2], np.where(zero, 0, naf_terms))
+    assert ZERO_EXPONENT + 254 < 0  # a zero met by the largest exponent is still dead
+    assert 2 * ZERO_EXPONENT + DEAD_LANE_LIFT > 254 + 254  # lifted above the largest live sum

@@ -3,7 +3,8 @@
 Same model as `thrifty.hw.pe.oracle` (read that first), rewritten for speed:
 
 - Operands arrive as bfloat16 bit patterns (uint16) with the subnormal/NaN policies applied, so
-  the kernel sees only zeros and normals; fields are decoded with shifts and masks.
+  the kernel sees only zeros and normals. `decode_operand` turns each operand into exponent,
+  signed significand and term count once, before the reductions that reuse it many times.
 - The terms of a significand never need to be walked one by one: the in-bound terms of a lane are
   exactly those at positions >= j (j from the alignment), so two tables indexed by (fraction, j)
   give their count and their signed sum (`thrifty.numerics.significand_tables`).
@@ -213,9 +214,50 @@ def _to_float(mant, exp, inf):
     return math.ldexp(float(mant), exp)
 
 
-@njit(cache=True)
+#: Decoded operand rows (`decode_operand`): one int16 array (rows, DECODED_FIELDS, K) per operand.
+DECODED_FIELDS = 3
+DEC_EXPONENT = 0  # biased exponent 1..254, or ZERO_EXPONENT for a zero operand
+DEC_SIGNIFICAND = 1  # signed significand +-(128 + fraction), 0 for a zero operand
+DEC_TERMS = 2  # terms of the significand (count_from[fraction, 0]), 0 for a zero operand
+#: Exponent of a zero operand: any sum with another exponent (at most 254) stays negative,
+#: so a lane is live exactly when its exponent sum is >= 0, without a test per operand.
+ZERO_EXPONENT = -(1 << 14)
+#: Added to a dead lane's (negative) exponent sum so that it exceeds every live sum (<= 508).
+DEAD_LANE_LIFT = 1 << 16
+
+
+@njit(cache=True, parallel=True)
+def decode_operand(bits, count_from):
+    """bfloat16 patterns (rows, K) -> decoded rows (rows, DECODED_FIELDS, K) int16.
+
+    Decoding once per operand instead of once per multiply-accumulate: a row of A meets every
+    column of B, so the shifts, masks, sign handling and term lookups of the reduction loop
+    would otherwise be repeated N (or M) times. Zero operands (exponent field 0: the policies
+    have already flushed subnormals) decode to ZERO_EXPONENT, significand 0 and no terms.
+    """
+    rows, k = bits.shape
+    out = np.empty((rows, DECODED_FIELDS, k), np.int16)
+    for r in prange(rows):
+        for i in range(k):
+            x = np.int64(bits[r, i])
+            exponent = (x >> 7) & 0xFF
+            fraction = x & 0x7F
+            if exponent == 0:
+                out[r, DEC_EXPONENT, i] = ZERO_EXPONENT
+                out[r, DEC_SIGNIFICAND, i] = 0
+                out[r, DEC_TERMS, i] = 0
+            else:
+                significand = 128 | fraction
+                out[r, DEC_EXPONENT, i] = exponent
+                out[r, DEC_SIGNIFICAND, i] = -significand if x & 0x8000 else significand
+                out[r, DEC_TERMS, i] = count_from[fraction, 0]
+    return out
+
+
+@njit(cache=True, inline="always")  # inlined: no call, no reference counting per PE
 def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs, merge):
-    """One reduction sum_k a[k] * b[k] (bf16 bit patterns); returns (value, baseline value).
+    """One reduction sum_k a[k] * b[k] (decoded rows, `decode_operand`); returns (value,
+    baseline value).
 
     params = (lanes, window W, headroom, accumulator bits, min_cycles, 1 if the accumulator
     enters the alignment top T else 0). Writes per-step cycles into step_out (or, with
@@ -234,7 +276,9 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         params[4],
         params[5],
     )
-    n_k = a.shape[0]
+    n_k = a.shape[1]
+    a_exp, a_sig, a_terms = a[DEC_EXPONENT], a[DEC_SIGNIFICAND], a[DEC_TERMS]
+    b_exp, b_sig = b[DEC_EXPONENT], b[DEC_SIGNIFICAND]
     acc_m, acc_e, acc_inf = 0, 0, False
     base_m, base_e, base_inf = 0, 0, False
     cycles = 0
@@ -246,16 +290,16 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
     for start in range(0, n_k, lanes):
         stop = min(start + lanes, n_k)
         active = 0
-        max_lsb = -(1 << 20)
-        min_lsb = 1 << 20
+        max_sum = -(1 << 20)
+        min_sum = 1 << 20
         for k in range(start, stop):  # without branches: zero operands are random
-            ea = (np.int64(a[k]) >> 7) & 0xFF
-            eb = (np.int64(b[k]) >> 7) & 0xFF
-            dead = np.int64((ea == 0) | (eb == 0))
-            active += 1 - dead
-            lsb = ea + eb - PRODUCT_LSB_OFFSET
-            max_lsb = max(max_lsb, lsb - (dead << 21))
-            min_lsb = min(min_lsb, lsb + (dead << 21))
+            exponent_sum = np.int64(a_exp[k]) + np.int64(b_exp[k])  # < 0: a zero operand
+            dead = exponent_sum >> 63  # -1 for a dead lane, else 0
+            active += 1 + dead
+            max_sum = max(max_sum, exponent_sum)
+            min_sum = min(min_sum, exponent_sum + (dead & DEAD_LANE_LIFT))
+        max_lsb = max_sum - PRODUCT_LSB_OFFSET
+        min_lsb = min_sum - PRODUCT_LSB_OFFSET
         idle += lanes - active
         if active == 0:
             if not merge or step_out[step] < min_cycles:
@@ -278,20 +322,14 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
             # every significand has >= 1 term (count_from[f, 0] >= 1): no lane goes idle here;
             # a lane with a zero operand adds 0 terms and a 0 product (shifted by >= 0)
             for k in range(start, stop):
-                ak = np.int64(a[k])
-                bk = np.int64(b[k])
-                ea = (ak >> 7) & 0xFF
-                eb = (bk >> 7) & 0xFF
-                live = np.int64((ea != 0) & (eb != 0))
-                frac = ak & 0x7F
-                t = count_from[frac, 0] * live
+                bs = np.int64(b_sig[k])
+                t = np.int64(a_terms[k]) * (bs != 0)
                 total += t
                 processed += t
                 step_max = max(step_max, t)
-                pm = (128 | frac) * (128 | (bk & 0x7F)) * live
-                pm = pm << max(ea + eb - PRODUCT_LSB_OFFSET - min_lsb, 0)
-                neg = ((ak ^ bk) >> 15) & 1
-                product_sum += (pm ^ -neg) + neg  # two's complement: -pm when neg
+                pm = np.int64(a_sig[k]) * bs  # signed exact product; 0 on a dead lane
+                shift = np.int64(a_exp[k]) + np.int64(b_exp[k]) - min_sum  # < 0: dead lane
+                product_sum += pm << max(shift, 0)
             step_cycles = max(step_max, min_cycles)
             if not merge or step_out[step] < step_cycles:
                 step_out[step] = step_cycles
@@ -314,16 +352,15 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
         step_max = 0
         j = 0
         for k in range(start, stop):
-            ak = np.int64(a[k])
-            bk = np.int64(b[k])
-            ea = (ak >> 7) & 0xFF
-            eb = (bk >> 7) & 0xFF
-            if ea == 0 or eb == 0:
+            exponent_sum = np.int64(a_exp[k]) + np.int64(b_exp[k])
+            if exponent_sum < 0:  # a zero operand
                 continue
-            frac = ak & 0x7F
-            mb = 128 | (bk & 0x7F)
-            neg = ((ak ^ bk) >> 15) != 0
-            lsb = ea + eb - PRODUCT_LSB_OFFSET
+            sa = np.int64(a_sig[k])
+            sb = np.int64(b_sig[k])
+            frac = (sa if sa > 0 else -sa) & 0x7F
+            mb = sb if sb > 0 else -sb
+            neg = (sa ^ sb) < 0
+            lsb = exponent_sum - PRODUCT_LSB_OFFSET
             # first in-bound position: shift (top - E) + (8 - k) < W with E = lsb + 15
             kmin = top - lsb - PRODUCT_TOP_BIT + TOP_POSITION - window + 1
             kc = 0 if kmin < 0 else (9 if kmin > 9 else kmin)
@@ -378,7 +415,7 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
 
 @njit(cache=True, parallel=True)
 def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step_cycles):
-    """Reductions r: a[r] . b[r] for a, b of shape (R, K) (uint16 bf16 patterns)."""
+    """Reductions r: a[r] . b[r] for decoded a, b of shape (R, DECODED_FIELDS, K)."""
     n_rows = a.shape[0]
     lanes = params[0]
     block = 64
@@ -397,7 +434,7 @@ def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step
 
 @njit(cache=True, parallel=True)
 def matmul_kernel(a, bt, params, count_from, value_from, values, base, stats, step_cycles):
-    """Reductions (m, n): a[m] . bt[n] for a (M, K) and bt (N, K) (uint16 bf16 patterns)."""
+    """Reductions (m, n): a[m] . bt[n] for decoded a (M, DECODED_FIELDS, K) and bt (N, ..., K)."""
     n_rows = a.shape[0]
     n_cols = bt.shape[0]
     lanes = params[0]

@@ -18,7 +18,7 @@ import torch
 from thrifty._process_state import preserved_thread_counts
 from thrifty.errors import ConfigError, NumericsError
 from thrifty.hw.pe.config import PEConfig
-from thrifty.hw.pe.fast import matmul_kernel
+from thrifty.hw.pe.fast import decode_operand, matmul_kernel
 from thrifty.hw.pe.operands import kernel_arguments, operand_bits
 from thrifty.numerics.policy import PolicyCounts
 
@@ -66,7 +66,10 @@ def pe_matmul(
     if m and n:
         params, count_from, value_from = kernel_arguments(config)
         with preserved_thread_counts():  # numba's OpenMP pool resets torch's threads
-            matmul_kernel(a2, bt, params, count_from, value_from, values, base, stats, step_cycles)
+            a_dec = decode_operand(a2, count_from)
+            bt_dec = decode_operand(bt, count_from)
+            matmul_kernel(a_dec, bt_dec, params, count_from, value_from, values, base, stats,
+                          step_cycles)  # fmt: skip
     return MatmulResult(
         value=values,
         baseline_value=base,

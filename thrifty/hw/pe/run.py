@@ -16,7 +16,7 @@ import torch
 from thrifty._process_state import preserved_thread_counts
 from thrifty.errors import NumericsError
 from thrifty.hw.pe.config import PEConfig
-from thrifty.hw.pe.fast import pairs_kernel
+from thrifty.hw.pe.fast import decode_operand, pairs_kernel
 from thrifty.hw.pe.operands import kernel_arguments, operand_bits
 from thrifty.hw.pe.oracle import run_oracle
 from thrifty.numerics.formats import bfloat16_bits_to_float32
@@ -111,7 +111,10 @@ def run_pe(
         step_cycles = np.zeros((rows, steps), dtype=np.uint8)
         params, count_from, value_from = kernel_arguments(config)
         with preserved_thread_counts():  # numba's OpenMP pool resets torch's threads
-            pairs_kernel(a2, b2, params, count_from, value_from, values, base, stats, step_cycles)
+            a_dec = decode_operand(np.ascontiguousarray(a2), count_from)
+            b_dec = decode_operand(np.ascontiguousarray(b2), count_from)
+            pairs_kernel(a_dec, b_dec, params, count_from, value_from, values, base, stats,
+                         step_cycles)  # fmt: skip
     steps_per_row = -(-k // config.lanes)
     return PEResult(
         value=values.reshape(batch),

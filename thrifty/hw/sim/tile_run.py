@@ -23,7 +23,7 @@ from numba import njit, prange
 from thrifty._process_state import preserved_thread_counts
 from thrifty.errors import NumericsError
 from thrifty.hw.pe.config import PEConfig
-from thrifty.hw.pe.fast import SA_LIMBS, reduce_one
+from thrifty.hw.pe.fast import SA_LIMBS, decode_operand, reduce_one
 from thrifty.hw.pe.operands import kernel_arguments, operand_bits
 
 #: Per-output-tile quantities, in the order of the kernel's last axis.
@@ -62,11 +62,12 @@ def _row_finish(row_steps, depth, finish, step_done):
 def tiles_kernel(
     a, bt, params, count_from, value_from, rows, cols, depth, values, base, tile_stats
 ):
-    """Output tiles (i, j) of a (M, K) . bt (N, K): values, baselines and TILE_FIELDS stats."""
+    """Output tiles (i, j) of decoded a (M, 3, K) . bt (N, 3, K) (`decode_operand`): values,
+    baselines and TILE_FIELDS stats."""
     n_rows = a.shape[0]
     n_cols = bt.shape[0]
     lanes = params[0]
-    steps = (a.shape[1] + lanes - 1) // lanes
+    steps = (a.shape[2] + lanes - 1) // lanes
     tiles_down = (n_rows + rows - 1) // rows
     tiles_across = (n_cols + cols - 1) // cols
     for t in prange(tiles_down * tiles_across):
@@ -153,11 +154,12 @@ def run_tiles(
     stats = np.zeros((mt, nt, len(TILE_FIELDS)), dtype=np.int64)
     if m and n:
         params, count_from, value_from = kernel_arguments(pe)
-        a2 = np.ascontiguousarray(a_bits)
-        bt = np.ascontiguousarray(b_bits.T)
-        with preserved_thread_counts(), numba.parallel_chunksize(1):
-            tiles_kernel(a2, bt, params, count_from, value_from, rows, cols, depth,
-                         values, base, stats)  # fmt: skip
+        with preserved_thread_counts():
+            a_dec = decode_operand(np.ascontiguousarray(a_bits), count_from)
+            bt_dec = decode_operand(np.ascontiguousarray(b_bits.T), count_from)
+            with numba.parallel_chunksize(1):
+                tiles_kernel(a_dec, bt_dec, params, count_from, value_from, rows, cols, depth,
+                             values, base, stats)  # fmt: skip
     return TileRun(
         value=values,
         baseline_value=base,
