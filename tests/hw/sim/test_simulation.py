@@ -235,3 +235,25 @@ def test_chunking_does_not_change_results():
         np.testing.assert_array_equal(one.values, many.values)
         assert one.result.compute_cycles == many.result.compute_cycles
         assert one.result.terms == many.result.terms
+
+
+def test_entries_prepared_ahead_keep_their_order_seeds_and_errors():
+    """A whole-trace run lowers entry i + 1 in a second thread while entry i runs: the records
+    are the one-at-a-time `simulate_operation` records, in order, each with its own sampling
+    seed, and a bad entry fails with its own message after the entries before it ran."""
+    geometry, tensors = _tiny_conv()
+    config = _config(sampling={"fraction": 0.5})
+    ops = ["forward", "backward_weight", "backward_data", "forward"]
+    entries = [{"layer": f"c{i}", "op": op, "geometry": geometry, "tensors": tensors}
+               for i, op in enumerate(ops)]  # fmt: skip
+    sim = simulate_entries(entries, config)
+    alone = [simulate_operation(f"c{i}", op, geometry, tensors, config, seed_offset=i).result
+             for i, op in enumerate(ops)]  # fmt: skip
+    assert [r.layer for r in sim.layers] == ["c0", "c1", "c2", "c3"]
+    for got, want in zip(sim.layers, alone, strict=True):
+        assert got.to_dict(0.95) == want.to_dict(0.95)
+    # the same operation at another index draws another sample (seed_offset = index)
+    assert sim.layers[0].cycles_variance != sim.layers[3].cycles_variance
+    bad = {"layer": "broken", "op": "forward", "geometry": geometry, "tensors": {"weight": 0}}
+    with pytest.raises(SimulationError, match="broken forward needs tensors"):
+        simulate_entries([*entries[:2], bad, entries[3]], config)

@@ -226,7 +226,7 @@ ZERO_EXPONENT = -(1 << 14)
 DEAD_LANE_LIFT = 1 << 16
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def decode_operand(bits, count_from):
     """bfloat16 patterns (rows, K) -> decoded rows (rows, DECODED_FIELDS, K) int16.
 

@@ -17,7 +17,7 @@ from thrifty.numerics.policy import PolicyCounts, apply_bfloat16_policies
 from thrifty.numerics.terms import significand_tables
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _float32_operand(words, nearest):
     """float32 bit patterns (uint32, flat) -> bfloat16 operand patterns, subnormals, non-finite.
 

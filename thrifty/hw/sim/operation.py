@@ -15,7 +15,8 @@ interval. Sampled cycles assume the T tiles are equally loaded: cycles ≈ total
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,14 +204,77 @@ def simulate_operation(
     `values=None`. `seed_offset` decorrelates the samples of different operations of a trace.
     Raises SimulationError for an unknown operation, missing tensors or an unsupported layer.
     """
+    prepared = prepare_operation(layer, op, geometry, tensors)
+    return simulate_prepared(prepared, config, keep_values=keep_values, seed_offset=seed_offset)
+
+
+@dataclass(frozen=True)
+class PreparedOperation:
+    """An operation read and lowered, ready for the PE model (`prepare_operation`)."""
+
+    layer: str
+    op: str
+    geometry: Mapping[str, Any]
+    tensors: dict[str, np.ndarray]  # the trace operands, float32
+    product: MatrixProduct
+
+
+def prepare_operation(
+    layer: str, op: str, geometry: Mapping[str, Any], tensors: Mapping[str, Any]
+) -> PreparedOperation:
+    """Check, read (lazy trace tensors load here) and lower one operation.
+
+    Separate from `simulate_prepared` so that a whole-trace run can prepare the next operation
+    in a second thread while the PE kernel (which releases the GIL) runs the current one.
+    """
     geo = geometry_from_dict(geometry)
     if op not in OPERANDS:
         raise SimulationError(f"unknown operation {op!r}; choose one of {list(OPERANDS)}")
     missing = [name for name in OPERANDS[op] if name not in tensors]
     if missing:
         raise SimulationError(f"{layer} {op} needs tensors {list(OPERANDS[op])}; missing {missing}")
-    tensors = {name: as_tensor(tensors[name]).float().numpy() for name in OPERANDS[op]}
-    product = lower(op, geo, tensors)
+    arrays = {name: as_tensor(tensors[name]).float().numpy() for name in OPERANDS[op]}
+    return PreparedOperation(layer, op, geometry, arrays, lower(op, geo, arrays))
+
+
+def simulate_prepared(
+    prepared: PreparedOperation,
+    config: HardwareConfig,
+    *,
+    keep_values: bool = False,
+    seed_offset: int = 0,
+) -> OpSimulation:
+    """`simulate_operation` on an operation already prepared (same arguments, same result).
+
+    The off-chip sizes (a float32 product and the codec) do not depend on the PE model, so they
+    are computed in a second thread while the kernel runs.
+    """
+    with ThreadPoolExecutor(max_workers=1) as side:
+        offchip_bits = side.submit(
+            _offchip_bits,
+            prepared.op,
+            geometry_from_dict(prepared.geometry),
+            prepared.tensors,
+            prepared.product,
+            config,
+        )
+        return _simulate(prepared, config, keep_values, seed_offset, offchip_bits.result)
+
+
+def _simulate(
+    prepared: PreparedOperation,
+    config: HardwareConfig,
+    keep_values: bool,
+    seed_offset: int,
+    offchip_bits: Callable[[], dict[str, int | None]],
+) -> OpSimulation:
+    layer, op, geometry, product = (
+        prepared.layer,
+        prepared.op,
+        prepared.geometry,
+        prepared.product,
+    )
+    geo = geometry_from_dict(geometry)
     setting = getattr(config.dataflow, op)
     sampled = config.sampling.fraction < 1.0
     if sampled and keep_values:
@@ -246,7 +310,7 @@ def simulate_operation(
         else base_tiles
         for b in BASELINES
     }  # fmt: skip
-    offchip = _offchip_bits(op, geo, tensors, product, config)
+    offchip = offchip_bits()
     bytes_per_cycle = config.memory.dram_bandwidth_gb_s / config.memory.clock_ghz
     memory = {v: float(math.ceil(bits / 8 / bytes_per_cycle)) for v, bits in offchip.items()}
     headline_variant = "codec" if config.memory.use_codec else "uncompressed"
@@ -348,4 +412,12 @@ def simulate_operation(
     return OpSimulation(result, values)
 
 
-__all__ = ["OpSimulation", "accelerator_area", "simulate_operation", "window_bits"]
+__all__ = [
+    "OpSimulation",
+    "PreparedOperation",
+    "accelerator_area",
+    "prepare_operation",
+    "simulate_operation",
+    "simulate_prepared",
+    "window_bits",
+]

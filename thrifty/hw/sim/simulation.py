@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,13 @@ from thrifty.hw.cost.area import iso_area_tiles
 from thrifty.hw.cost.iso_area import AreaReport
 from thrifty.hw.sim.dataflow import OPERATION_KINDS
 from thrifty.hw.sim.distributed import shared_folder, simulate_on_cluster
-from thrifty.hw.sim.operation import accelerator_area, simulate_operation
+from thrifty.hw.sim.operation import (
+    PreparedOperation,
+    accelerator_area,
+    prepare_operation,
+    simulate_operation,
+    simulate_prepared,
+)
 from thrifty.hw.sim.results import OpResult, total
 from thrifty.trace.config import OPS
 
@@ -130,16 +136,35 @@ def _simulate_one(args: tuple[Any, ...]) -> OpResult:
     return OpResult(**{**result.__dict__, "epoch": epoch, "step": step})
 
 
+def _simulate_in_turn(entries: list[Any], config: HardwareConfig) -> list[OpResult]:
+    """Every entry in this process, in order; each entry's tensors are read and lowered in a
+    second thread while the PE kernel (which releases the GIL) runs the entry before it."""
+
+    def get(entry: Any, key: str) -> Any:
+        return entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
+
+    def prepare(entry: Any) -> PreparedOperation:
+        return prepare_operation(
+            get(entry, "layer"), get(entry, "op"), get(entry, "geometry"), get(entry, "tensors")
+        )
+
+    records = []
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        upcoming = reader.submit(prepare, entries[0]) if entries else None
+        for index, entry in enumerate(entries):
+            prepared = upcoming.result()
+            if index + 1 < len(entries):
+                upcoming = reader.submit(prepare, entries[index + 1])
+            result = simulate_prepared(prepared, config, seed_offset=index).result
+            epoch, step = get(entry, "epoch"), get(entry, "step")
+            records.append(OpResult(**{**result.__dict__, "epoch": epoch, "step": step}))
+    return records
+
+
 @preserved_process_state()
 def simulate_entries(entries: Iterable[Any], config: HardwareConfig) -> Simulation:
     """Simulate in-memory entries (objects or mappings with layer, op, geometry, tensors)."""
-    records = []
-    for index, entry in enumerate(entries):
-        get = entry.get if isinstance(entry, Mapping) else lambda k, e=entry: getattr(e, k, None)
-        args = (index, get("layer"), get("op"), get("epoch"), get("step"), get("geometry"),
-                get("tensors"), config)  # fmt: skip
-        records.append(_simulate_one(args))
-    return _finish(records, config, "entries")
+    return _finish(_simulate_in_turn(list(entries), config), config, "entries")
 
 
 @preserved_process_state()
@@ -170,10 +195,7 @@ def simulate_trace(
     if jobs == 0:
         jobs = os.cpu_count() or 1
     if jobs <= 1 or len(entries) <= 1:
-        records = [
-            _simulate_one((i, e.layer, e.op, e.epoch, e.step, e.geometry, e.tensors, config))
-            for i, e in enumerate(entries)
-        ]
+        records = _simulate_in_turn(entries, config)
     else:
         import multiprocessing
 

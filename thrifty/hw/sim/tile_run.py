@@ -58,7 +58,7 @@ def _row_finish(row_steps, depth, finish, step_done):
     return best
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)  # nogil: the next operation is lowered meanwhile
 def tiles_kernel(
     a, bt, params, count_from, value_from, rows, cols, depth, values, base, tile_stats
 ):
