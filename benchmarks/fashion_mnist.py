@@ -70,9 +70,21 @@ COSTS = {"bits": "mean_bits", "memory": "memory_weighted_bits", "bitops": "bitop
 PRETRAINED_LR = 1e-4
 
 
+def _with_extra(quant: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """`quant` with --quant-extra merged in: a 'weight' / 'activation' entry updates that
+    quantizer's keys (so '{"weight": {"range": "learned"}}' keeps each variant's bitlengths)."""
+    merged = dict(quant)
+    for key, value in args.quant_extra.items():
+        if key in ("weight", "activation") and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Quantized variants: the learned front (one target each) and uniform QAT."""
-    learned = {"weight": {"init_bits": 8}, "activation": {"init_bits": 8}, **args.quant_extra}
+    learned = _with_extra({"weight": {"init_bits": 8}, "activation": {"init_bits": 8}}, args)
     variants: dict[str, dict[str, Any]] = {
         f"learned_t{target:g}": {
             "quant": learned,
@@ -82,13 +94,13 @@ def _variants(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     }
     for target in args.wchannel_targets:
         variants[f"learned_t{target:g}_wchannel"] = {
-            "quant": {**learned, "weight": {"init_bits": 8, "granularity": "channel"}},
+            "quant": {**learned, "weight": {**learned["weight"], "granularity": "channel"}},
             "regularizer": {"criterion": "bits", "strength": 0.05, "target": target},
         }
     for bits in args.uniform_bits:
         fixed = {"init_bits": bits, "learnable": False}
         variants[f"uniform_{bits}bit"] = {
-            "quant": {"weight": fixed, "activation": fixed, **args.quant_extra},
+            "quant": _with_extra({"weight": fixed, "activation": fixed}, args),
             "regularizer": {"strength": 0.0},
         }
     return variants

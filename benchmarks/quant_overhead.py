@@ -3,14 +3,29 @@
 For the small CNN (batch 128, 1×28×28) and ResNet-20 (batch 128, 3×32×32) on the CPU, one
 training step (zero_grad, forward, cross-entropy + bitlength regularizer, backward) is timed for
 the float model and for its quantized copy (weights and inputs quantized, learnable bitlengths
-at 8 bits: both levels computed). The two sides are timed side by side in one process: each
-repeat times `--steps` float steps and as many quantized steps, and the order alternates
-(float first on even repeats, quantized first on odd ones) so that neither side always runs
-on a warmer cache or in a quieter moment. The ratio is that of the medians over repeats; the
-median of the per-repeat (paired) ratios, the per-repeat ratios and the load average before and
-after are recorded too, so a run on a loaded
-machine can be read; so is the ratio of CPU seconds of the process (`cpu_ratio`), which depends
-less on other jobs (it also counts threads spinning while they wait for work).
+at 8 bits: both levels computed). Two measurements, both side by side and alternating (float
+first on even repeats, quantized first on odd ones, so that neither side always runs on a
+warmer cache or in a quieter moment), each the ratio of the medians over repeats:
+
+- `ratio` (the headline): each side in its **own worker process**, as a training run is; the
+  parent asks the two workers for one repeat in turn, so they still run side by side in time.
+  The workers run with glibc's heap trimming off (`MALLOC_TRIM_THRESHOLD_` and
+  `MALLOC_MMAP_THRESHOLD_` set in their environment, `HEAP_ENV`): with the defaults, glibc
+  gives freed heap back to the system after some steps and takes it again page by page in the
+  next, tens of thousands of page faults per step that land on one side or the other depending
+  on the process's allocation history (measured here: 37,000 per step on the float side and
+  none on the quantized one in one run; the reverse in others), which is noise for this
+  comparison, not a cost of either step.
+- `default_heap_ratio`: the same with glibc's default settings.
+- `one_process_ratio`: both models in **one process**, as earlier versions of this script
+  timed them (default settings).
+
+The minor page faults per step of each side are recorded (`*_page_faults_per_step`).
+
+The median of the per-repeat (paired) ratios, the per-repeat ratios, the CPU-time ratio
+(`cpu_ratio`, which depends less on other jobs; it also counts threads spinning while they wait
+for work) and the load average before and after are recorded, so a run on a loaded machine can
+be read.
 Run: `python benchmarks/quant_overhead.py [--repeats N] [--steps S]`.
 """
 
@@ -18,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -50,48 +67,62 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, regularizer=None) 
     loss.backward()
 
 
-def _timed(fn, steps: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process) per step of `fn`."""
+def _timed(fn, steps: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the process, minor page faults) per step of `fn`."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         fn()
-    return (time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return wall / steps, cpu / steps, faults / steps
 
 
-def measure(name: str, repeats: int, steps: int = 1, warmup: int = 2) -> dict:
-    """Median seconds per step of the float and the quantized step, and their ratio."""
+def _setup(name: str, quantized: bool):
+    """One step function of the float model, or of its quantized copy (the same weights)."""
     torch.manual_seed(SEED)
     shape = CASES[name]
     model = build_model(name, num_classes=10, **shape)
-    quantized = thrifty.quantize(copy.deepcopy(model))
-    regularizer = thrifty.BitlengthRegularizer(quantized, "bits")
+    regularizer = None
+    if quantized:
+        model = thrifty.quantize(copy.deepcopy(model))
+        regularizer = thrifty.BitlengthRegularizer(model, "bits")
     x = torch.randn(BATCH, shape["in_channels"], shape["image_size"], shape["image_size"])
     y = torch.randint(0, 10, (BATCH,))
+    return lambda: _step(model, x, y, regularizer)
+
+
+def _worker(connection, name: str, quantized: bool, threads: int, warmup: int) -> None:
+    """A worker process: build one side, warm up, then time `steps` steps on each request."""
+    torch.set_num_threads(threads)
+    step = _setup(name, quantized)
     for _ in range(warmup):
-        _step(model, x, y)
-        _step(quantized, x, y, regularizer)
-    def float_step() -> None:
-        _step(model, x, y)
+        step()
+    connection.send("ready")
+    while (steps := connection.recv()) is not None:
+        connection.send(_timed(step, steps))
 
-    def quant_step() -> None:
-        _step(quantized, x, y, regularizer)
 
+def _alternate(timers, repeats: int, steps: int) -> tuple[list, list]:
+    """Run the float and the quantized timer in turn, `repeats` times, order alternating."""
+    float_timer, quant_timer = timers
     float_runs, quant_runs = [], []
-    load_before = os.getloadavg()[0]
     for repeat in range(repeats):
         if repeat % 2 == 0:
-            float_runs.append(_timed(float_step, steps))
-            quant_runs.append(_timed(quant_step, steps))
+            float_runs.append(float_timer(steps))
+            quant_runs.append(quant_timer(steps))
         else:
-            quant_runs.append(_timed(quant_step, steps))
-            float_runs.append(_timed(float_step, steps))
-    float_times, float_cpu = (list(t) for t in zip(*float_runs, strict=True))
-    quant_times, quant_cpu = (list(t) for t in zip(*quant_runs, strict=True))
+            quant_runs.append(quant_timer(steps))
+            float_runs.append(float_timer(steps))
+    return float_runs, quant_runs
+
+
+def _summary(float_runs: list, quant_runs: list) -> dict:
+    float_times, float_cpu, float_faults = (list(t) for t in zip(*float_runs, strict=True))
+    quant_times, quant_cpu, quant_faults = (list(t) for t in zip(*quant_runs, strict=True))
     float_s, quant_s = statistics.median(float_times), statistics.median(quant_times)
     paired = [q / f for q, f in zip(quant_times, float_times, strict=True)]
     return {
-        "model": name,
-        "batch": BATCH,
         "float_step_median_s": float_s,
         "quantized_step_median_s": quant_s,
         "ratio": quant_s / float_s,
@@ -102,6 +133,85 @@ def measure(name: str, repeats: int, steps: int = 1, warmup: int = 2) -> dict:
         "float_step_cpu_s": float_cpu,
         "quantized_step_cpu_s": quant_cpu,
         "cpu_ratio": statistics.median(quant_cpu) / statistics.median(float_cpu),
+        "float_page_faults_per_step": statistics.median(float_faults),
+        "quantized_page_faults_per_step": statistics.median(quant_faults),
+    }
+
+
+#: Environment of the worker processes of the headline measurement: glibc keeps freed heap
+#: instead of returning it to the system (see the module docstring).
+HEAP_ENV = {"MALLOC_TRIM_THRESHOLD_": str(1 << 34), "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
+
+
+def _start_worker(context, args: tuple, env: dict[str, str]):
+    """Start a worker process with `env` added to its environment (this process's is restored)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        worker = context.Process(target=_worker, args=args)
+        worker.start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return worker
+
+
+def measure_processes(
+    name: str, repeats: int, steps: int, threads: int, env: dict[str, str], warmup: int = 2
+) -> dict:
+    """Each side in its own worker process, timed in turn (see the module docstring)."""
+    context = multiprocessing.get_context("spawn")
+    pipes, workers = [], []
+    for quantized in (False, True):
+        parent, child = context.Pipe()
+        workers.append(_start_worker(context, (child, name, quantized, threads, warmup), env))
+        pipes.append(parent)
+    try:
+        for pipe in pipes:
+            pipe.recv()  # "ready": built and warmed up
+
+        def timer(pipe):
+            def run(count: int):
+                pipe.send(count)
+                return pipe.recv()
+
+            return run
+
+        return _summary(*_alternate([timer(pipe) for pipe in pipes], repeats, steps))
+    finally:
+        for pipe in pipes:
+            pipe.send(None)
+        for worker in workers:
+            worker.join()
+
+
+def measure_one_process(name: str, repeats: int, steps: int, warmup: int = 2) -> dict:
+    """Both sides in this process, timed in turn (see the module docstring)."""
+    float_step, quant_step = _setup(name, False), _setup(name, True)
+    for _ in range(warmup):
+        float_step()
+        quant_step()
+    timers = [lambda n, fn=fn: _timed(fn, n) for fn in (float_step, quant_step)]
+    return _summary(*_alternate(timers, repeats, steps))
+
+
+def measure(name: str, repeats: int, steps: int = 1, threads: int = THREADS) -> dict:
+    """Both measurements of one model, with the load average around them."""
+    load_before = os.getloadavg()[0]
+    separate = measure_processes(name, repeats, steps, threads, HEAP_ENV)
+    default_heap = measure_processes(name, repeats, steps, threads, {})
+    together = measure_one_process(name, repeats, steps)
+    return {
+        "model": name,
+        "batch": BATCH,
+        **separate,
+        "default_heap": default_heap,
+        "default_heap_ratio": default_heap["ratio"],
+        "one_process": together,
+        "one_process_ratio": together["ratio"],
         "repeats": repeats,
         "steps_per_repeat": steps,
         "load_average_1min_before": load_before,
@@ -118,13 +228,16 @@ def main() -> None:
     parser.add_argument("--name", default="quant_overhead", help="result file name")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = [measure(name, args.repeats, args.steps) for name in args.models]
+    results = [measure(name, args.repeats, args.steps, args.threads) for name in args.models]
     config = {
         "batch": BATCH,
         "threads": args.threads,
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
         "order": "alternating (float first on even repeats)",
+        "processes": "ratio: one worker process per side, heap trimming off (heap_env); "
+        "default_heap_ratio: the same with glibc defaults; one_process_ratio: both in one",
+        "heap_env": HEAP_ENV,
         "target_ratio": 1.2,
     }
     path = write_result(args.name, results, config, SEED)
@@ -135,7 +248,15 @@ def main() -> None:
             f"ratio {row['ratio']:.2f} (paired {row['paired_ratio_median']:.2f}, CPU time "
             f"{row['cpu_ratio']:.2f}; per repeat "
             f"{min(row['ratio_per_repeat']):.2f}–"
-            f"{max(row['ratio_per_repeat']):.2f}; load {row['load_average_1min_before']:.1f})"
+            f"{max(row['ratio_per_repeat']):.2f}; load {row['load_average_1min_before']:.1f}); "
+            f"default heap: ratio {row['default_heap_ratio']:.2f}; one process: ratio "
+            f"{row['one_process_ratio']:.2f}; page faults per step float / quantized: "
+            f"{row['float_page_faults_per_step']:.0f} / "
+            f"{row['quantized_page_faults_per_step']:.0f}, default heap "
+            f"{row['default_heap']['float_page_faults_per_step']:.0f} / "
+            f"{row['default_heap']['quantized_page_faults_per_step']:.0f}, one process "
+            f"{row['one_process']['float_page_faults_per_step']:.0f} / "
+            f"{row['one_process']['quantized_page_faults_per_step']:.0f}"
         )
     print(f"wrote {path}")
 

@@ -31,32 +31,6 @@ def _step_and_limit(level_bits, low, high, symmetric):  # pragma: no cover
     return (span / levels if span > 0 else np.float32(1.0)), levels
 
 
-@numba.njit(cache=True, nogil=True)
-def single_int(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
-    """out = Q(x, b) only, for integer bitlengths that need no gradient."""
-    p_size = bits.size
-    b_size = x.size // rows
-    zero = np.float32(0.0)
-    for row in range(rows):
-        p = row % p_size
-        offset = lo[p]
-        s0, l0 = _step_and_limit(int(bits[p]), offset, hi[p], symmetric)
-        base = row * b_size
-        values, result = x[base : base + b_size], out[base : base + b_size]  # vectorised loops
-        if symmetric:
-            for i in range(b_size):
-                c0 = np.rint(values[i] / s0)
-                if clamp:
-                    c0 = max(min(c0, l0), -l0)
-                result[i] = c0 * s0
-        else:
-            for i in range(b_size):
-                c0 = np.rint((values[i] - offset) / s0)
-                if clamp:
-                    c0 = max(min(c0, l0), zero)
-                result[i] = c0 * s0 + offset
-
-
 # The flat tensor is cut into segments: each row of B values into pieces of at most SEGMENT
 # values. In the backward each segment sums its own products (float64, in a fixed order) and
 # the segment sums are added per bitlength in segment order, so the result depends only on
@@ -67,13 +41,76 @@ def single_int(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cove
 # stored by the forward: it saves writing and allocating a tensor the size of x in every
 # forward (x itself is kept alive by autograd anyway: the layer before saves it).
 #
-# The kernels are single-threaded on purpose: numba's thread pool beside PyTorch's OpenMP
-# threads oversubscribes the cores (measured on the 2-core machine with other jobs running:
-# the small CNN's quantized step took 1.7 s with 2 numba threads against 1.1 s with one), and
-# each pass is now cheap next to the convolution it feeds.
+# Each kernel has a `_parallel` twin that spreads the segments over numba's threads; the
+# results are the same (values are independent, and the backward's segment sums are added in
+# segment order either way). `functional.py` calls the twin for large tensors with as many
+# threads as torch uses: numba's OpenMP layer and torch share one OpenMP runtime here, so the
+# twin runs on the threads torch's operators use rather than beside them.
 
 SEGMENT = 1 << 15
 """Values per segment (32 Ki floats: 128 KiB, fits the L2 cache)."""
+
+CHUNK = 2048
+"""Values whose level gaps the backward holds at a time (8 KiB: an allocation from the heap,
+not a fresh mapping of memory from the system for every segment)."""
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pieces(b_size):  # pragma: no cover
+    """Segments per row of `b_size` values."""
+    return (b_size + SEGMENT - 1) // SEGMENT
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _segment_bounds(segment, pieces, b_size, p_size):  # pragma: no cover
+    """(start, end, bitlength index) of a segment: row `segment // pieces`, piece
+    `segment % pieces`; row r uses bitlength r % P."""
+    row = segment // pieces
+    start = row * b_size + (segment % pieces) * SEGMENT
+    end = min(start + SEGMENT, (row + 1) * b_size)
+    return start, end, row % p_size
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _single_segment(  # pragma: no cover
+    x, out, segment, pieces, b_size, bits, lo, hi, symmetric, clamp
+):
+    """Q(x, b) over one segment (see `_segment_bounds`)."""
+    start, end, p = _segment_bounds(segment, pieces, b_size, bits.size)
+    offset = lo[p]
+    s0, l0 = _step_and_limit(int(bits[p]), offset, hi[p], symmetric)
+    values, result = x[start:end], out[start:end]  # indexed from 0: see fused_int
+    zero = np.float32(0.0)
+    if symmetric:
+        for i in range(values.size):
+            c0 = np.rint(values[i] / s0)
+            if clamp:
+                c0 = max(min(c0, l0), -l0)
+            result[i] = c0 * s0
+    else:
+        for i in range(values.size):
+            c0 = np.rint((values[i] - offset) / s0)
+            if clamp:
+                c0 = max(min(c0, l0), zero)
+            result[i] = c0 * s0 + offset
+
+
+@numba.njit(cache=True, nogil=True)
+def single_int(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
+    """out = Q(x, b) only, for integer bitlengths that need no gradient."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    for segment in range(rows * pieces):
+        _single_segment(x, out, segment, pieces, b_size, bits, lo, hi, symmetric, clamp)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def single_int_parallel(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
+    """`single_int` with its segments spread over numba's threads."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    for segment in numba.prange(rows * pieces):
+        _single_segment(x, out, segment, pieces, b_size, bits, lo, hi, symmetric, clamp)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -114,45 +151,87 @@ def _level_gap(v, offset, s0, l0, s1, l1, symmetric, clamp):  # pragma: no cover
     return q0, (c1 * s1 + offset) - q0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fused_segment(  # pragma: no cover
+    x, out, segment, pieces, b_size, p_size, table, lo, symmetric, clamp
+):
+    """Q0 + α·(Q1 − Q0) over one segment."""
+    alpha, s0, l0, s1, l1 = table
+    start, end, p = _segment_bounds(segment, pieces, b_size, p_size)
+    al, offset = alpha[p], lo[p]
+    a0, m0, a1, m1 = s0[p], l0[p], s1[p], l1[p]
+    # slices indexed from 0: a loop over range(start, end) is not vectorised (negative
+    # indices would wrap around), one over range(size) is, ~20× faster
+    values, result = x[start:end], out[start:end]
+    for i in range(values.size):
+        q0, d = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
+        result[i] = q0 + al * d
+
+
 @numba.njit(cache=True, nogil=True)
 def fused_int(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
     """out = Q0 + α·(Q1 − Q0), with b = floor(n), α = n − b per bitlength (one pass over x)."""
-    p_size = bits.size
     b_size = x.size // rows
-    alpha, s0, l0, s1, l1 = level_table(bits, lo, hi, symmetric)
-    pieces = (b_size + SEGMENT - 1) // SEGMENT
+    pieces = _pieces(b_size)
+    table = level_table(bits, lo, hi, symmetric)
     for segment in range(rows * pieces):
-        row = segment // pieces
-        p = row % p_size
-        start = row * b_size + (segment % pieces) * SEGMENT
-        end = min(start + SEGMENT, (row + 1) * b_size)
-        al, offset = alpha[p], lo[p]
-        a0, m0, a1, m1 = s0[p], l0[p], s1[p], l1[p]
-        # slices indexed from 0: a loop over range(start, end) is not vectorised (negative
-        # indices would wrap around), one over range(size) is, ~20× faster
-        values, result = x[start:end], out[start:end]
-        for i in range(values.size):
-            q0, d = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
-            result[i] = q0 + al * d
+        _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
 
 
-@numba.njit(cache=True, nogil=True)
-def _sum4(grad, gap):  # pragma: no cover
-    """Σ grad·gap in float64, with four interleaved partial sums (a fixed order: a single
-    running sum is a chain of dependent additions, about 4× slower)."""
-    a0 = a1 = a2 = a3 = 0.0
-    count = gap.size
-    j = 0
-    while j + 4 <= count:
-        a0 += grad[j] * gap[j]
-        a1 += grad[j + 1] * gap[j + 1]
-        a2 += grad[j + 2] * gap[j + 2]
-        a3 += grad[j + 3] * gap[j + 3]
-        j += 4
-    while j < count:
-        a0 += grad[j] * gap[j]
-        j += 1
-    return (a0 + a1) + (a2 + a3)
+@numba.njit(cache=True, nogil=True, parallel=True)
+def fused_int_parallel(x, rows, bits, lo, hi, symmetric, clamp, out):  # pragma: no cover
+    """`fused_int` with its segments spread over numba's threads."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    table = level_table(bits, lo, hi, symmetric)
+    for segment in numba.prange(rows * pieces):
+        _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gap_sum(grad, x, start, end, offset, a0, m0, a1, m1, symmetric, clamp):  # pragma: no cover
+    """Σ grad·(Q(x, b+1) − Q(x, b)) over [start, end) in float64, with four interleaved
+    partial sums (value j of the range goes to sum j % 4, the last count % 4 values to the
+    first): a fixed order, and a single running sum would be a chain of dependent additions,
+    about 4× slower. The gaps are formed CHUNK values at a time (a vectorised loop), then
+    summed."""
+    gap = np.empty(CHUNK, np.float32)
+    c0 = c1 = c2 = c3 = 0.0
+    for chunk_start in range(start, end, CHUNK):
+        count = min(CHUNK, end - chunk_start)
+        values = x[chunk_start : chunk_start + count]  # indexed from 0: see fused_int
+        weights = grad[chunk_start : chunk_start + count]
+        for i in range(count):
+            _, gap[i] = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
+        j = 0
+        while j + 4 <= count:
+            c0 += weights[j] * gap[j]
+            c1 += weights[j + 1] * gap[j + 1]
+            c2 += weights[j + 2] * gap[j + 2]
+            c3 += weights[j + 3] * gap[j + 3]
+            j += 4
+        while j < count:  # only in the last chunk (CHUNK is a multiple of 4)
+            c0 += weights[j] * gap[j]
+            j += 1
+    return (c0 + c1) + (c2 + c3)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _grad_segment(  # pragma: no cover
+    grad, x, segment, pieces, b_size, p_size, table, lo, symmetric, clamp
+):
+    """The gap-weighted gradient sum of one segment."""
+    _, s0, l0, s1, l1 = table
+    start, end, p = _segment_bounds(segment, pieces, b_size, p_size)
+    return _gap_sum(grad, x, start, end, lo[p], s0[p], l0[p], s1[p], l1[p], symmetric, clamp)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_segments(sums, pieces, p_size, partial):  # pragma: no cover
+    """partial[p] = the segment sums of bitlength p, added in segment order."""
+    partial[:] = 0.0
+    for segment in range(sums.size):
+        partial[(segment // pieces) % p_size] += sums[segment]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,23 +239,47 @@ def grad_recompute(  # pragma: no cover
     grad, x, rows, bits, lo, hi, symmetric, clamp, partial
 ):
     """partial[p] = Σ grad·(Q(x, b+1) − Q(x, b)) over the rows of bitlength p (float64)."""
-    p_size = bits.size
     b_size = x.size // rows
-    _, s0, l0, s1, l1 = level_table(bits, lo, hi, symmetric)
-    pieces = (b_size + SEGMENT - 1) // SEGMENT
-    sums = np.zeros(rows * pieces, np.float64)
+    pieces = _pieces(b_size)
+    table = level_table(bits, lo, hi, symmetric)
+    sums = np.empty(rows * pieces, np.float64)
     for segment in range(rows * pieces):
-        row = segment // pieces
-        p = row % p_size
-        start = row * b_size + (segment % pieces) * SEGMENT
-        end = min(start + SEGMENT, (row + 1) * b_size)
-        offset = lo[p]
+        sums[segment] = _grad_segment(
+            grad, x, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
+        )
+    _add_segments(sums, pieces, bits.size, partial)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def grad_recompute_parallel(  # pragma: no cover
+    grad, x, rows, bits, lo, hi, symmetric, clamp, partial
+):
+    """`grad_recompute` with its segments spread over numba's threads (the same sums: each
+    segment's own, added in segment order)."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    table = level_table(bits, lo, hi, symmetric)
+    sums = np.empty(rows * pieces, np.float64)
+    for segment in numba.prange(rows * pieces):
+        sums[segment] = _grad_segment(
+            grad, x, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
+        )
+    _add_segments(sums, pieces, bits.size, partial)
+
+
+@numba.njit(cache=True, nogil=True)
+def fused_int_gap(x, rows, bits, lo, hi, symmetric, clamp, out, gap):  # pragma: no cover
+    """`fused_int`, also writing the level gap Q(x, b+1) − Q(x, b) of every value to `gap`
+    (for an input whose bitlength gradient is formed through the layer's product)."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    alpha, s0, l0, s1, l1 = level_table(bits, lo, hi, symmetric)
+    for segment in range(rows * pieces):
+        start, end, p = _segment_bounds(segment, pieces, b_size, bits.size)
+        al, offset = alpha[p], lo[p]
         a0, m0, a1, m1 = s0[p], l0[p], s1[p], l1[p]
-        values = x[start:end]  # indexed from 0: see fused_int
-        gap = np.empty(values.size, np.float32)  # first the gaps (a vectorised loop) ...
+        values, result, gaps = x[start:end], out[start:end], gap[start:end]  # see fused_int
         for i in range(values.size):
-            _, gap[i] = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
-        sums[segment] = _sum4(grad[start:end], gap)  # ... then their weighted sum
-    partial[:] = 0.0
-    for segment in range(rows * pieces):
-        partial[(segment // pieces) % p_size] += sums[segment]
+            q0, d = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
+            result[i] = q0 + al * d
+            gaps[i] = d

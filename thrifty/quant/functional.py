@@ -173,19 +173,36 @@ def layout_plan(
     consecutive dimensions (every layout of `layout.py`)."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim == 0:
         return None
+    key = (x.shape, *(None if p is None else p.shape for p in params))
+    if key not in _PLANS:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = _shape_plan(x.shape, params)
+    return _PLANS[key]
+
+
+#: Plans by shapes (a training step asks for the same few shapes again and again).
+_PLANS: dict[tuple, tuple[tuple[int, int, int], tuple[int, ...]] | None] = {}
+_MAX_PLANS = 1024
+
+
+def _shape_plan(
+    shape: torch.Size, params: tuple[torch.Tensor | None, ...]
+) -> tuple[tuple[int, int, int], tuple[int, ...]] | None:
+    """`layout_plan` for a tensor of `shape` (CPU float32 checked by the caller)."""
     keep = _broadcast(*(tuple(p.shape) for p in params if p is not None))
     if keep is None:
         return None
-    if len(keep) != x.ndim and math.prod(keep) != 1:
+    if len(keep) != len(shape) and math.prod(keep) != 1:
         return None
     varying = [d for d, size in enumerate(keep) if size != 1]
     if not varying:
-        return (1, 1, x.numel()), keep
+        return (1, 1, math.prod(shape)), keep
     first, last = varying[0], varying[-1]
-    if any(keep[d] != x.shape[d] for d in range(first, last + 1)):
+    if any(keep[d] != shape[d] for d in range(first, last + 1)):
         return None
-    a = math.prod(x.shape[:first])
-    b = math.prod(x.shape[last + 1 :])
+    a = math.prod(shape[:first])
+    b = math.prod(shape[last + 1 :])
     return (a, math.prod(keep), b), keep
 
 
@@ -205,37 +222,62 @@ def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
     return tuple(result)
 
 
-def _flat(t: torch.Tensor, keep: tuple[int, ...]) -> np.ndarray:
-    """A small per-bitlength tensor as a flat float32 numpy array (a view when possible)."""
+def _flat(t: torch.Tensor, keep: tuple[int, ...], copy: bool = False) -> np.ndarray:
+    """A small per-bitlength tensor as a flat float32 numpy array: a view when possible, a
+    copy with `copy=True` (always a fresh array for one value, the common per-tensor case)."""
+    if t.numel() == 1:
+        return np.full(math.prod(keep), t.item(), np.float32)
     t = t.detach()
     if tuple(t.shape) != tuple(keep):
         t = t.expand(keep)
-    return t.to(torch.float32).reshape(-1).contiguous().numpy()
+    flat = t.to(torch.float32).reshape(-1).contiguous().numpy()
+    return flat.copy() if copy else flat
 
 
 def _kernel_args(n, lo, hi, kind, clamp, plan):
     """The kernels' arguments besides the tensors: copies of the small per-bitlength arrays
     (the bitlength is clamped in place before the next forward, maybe before this backward)."""
     (a, p, _), keep = plan
-    return (a * p, _flat(n, keep).copy(), _flat(lo, keep).copy(), _flat(hi, keep).copy(),
-            kind == "int_symmetric", clamp)  # fmt: skip
+    return (a * p, _flat(n, keep, copy=True), _flat(lo, keep, copy=True),
+            _flat(hi, keep, copy=True), kind == "int_symmetric", clamp)  # fmt: skip
+
+
+#: Values from which a kernel runs on several threads (when torch uses several): below it,
+#: starting the threads costs more than they save.
+PARALLEL_MIN_VALUES = 1 << 17
+
+
+def _run_kernel(name: str, values: int, *args) -> None:
+    """Run kernel `name` of `_kernels`, or its `_parallel` twin on torch's thread count for
+    tensors of at least PARALLEL_MIN_VALUES values (the thread counts are left as found)."""
+    from thrifty.quant import _kernels
+
+    threads = torch.get_num_threads()
+    if threads < 2 or values < PARALLEL_MIN_VALUES:
+        getattr(_kernels, name)(*args)
+        return
+    import numba
+
+    from thrifty._process_state import preserved_thread_counts
+
+    with preserved_thread_counts():
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        getattr(_kernels, name + "_parallel")(*args)
 
 
 def _kernel_forward(x, kernel_args):
-    from thrifty.quant import _kernels
-
     flat = x.detach().contiguous().view(-1)
     out = torch.empty(x.shape, dtype=torch.float32)
-    _kernels.fused_int(flat.numpy(), *kernel_args, out.view(-1).numpy())
+    _run_kernel("fused_int", flat.numel(), flat.numpy(), *kernel_args, out.view(-1).numpy())
     return out
 
 
 def _kernel_single(x, b, lo, hi, kind, clamp, plan):
-    from thrifty.quant import _kernels
-
     (a, p, _), keep = plan
     out = torch.empty(x.shape, dtype=torch.float32)
-    _kernels.single_int(
+    _run_kernel(
+        "single_int",
+        x.numel(),
         x.detach().contiguous().view(-1).numpy(),
         a * p,
         _flat(b, keep),
@@ -249,13 +291,16 @@ def _kernel_single(x, b, lo, hi, kind, clamp, plan):
 
 
 def _kernel_grad(grad_out, x, kernel_args):
-    from thrifty.quant import _kernels
-
     bits = kernel_args[1]
     partial = np.empty(bits.size, dtype=np.float64)
     flat = x.detach().contiguous().view(-1)
-    _kernels.grad_recompute(
-        grad_out.contiguous().view(-1).numpy(), flat.numpy(), *kernel_args, partial
+    _run_kernel(
+        "grad_recompute",
+        flat.numel(),
+        grad_out.contiguous().view(-1).numpy(),
+        flat.numpy(),
+        *kernel_args,
+        partial,
     )
     return torch.from_numpy(partial).to(grad_out.dtype)
 
@@ -345,6 +390,41 @@ class _StraightThrough(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         return grad_out, None
+
+
+def fractional_levels(
+    x: torch.Tensor,
+    n: torch.Tensor,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+    kind: str = "int",
+    clamp: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the output of `fractional_quantize`, Q(x, b+1) − Q(x, b)), both without autograd.
+
+    For an input that needs no gradient (a network's first layer): its bitlength's gradient
+    Σ g·(Q(x, b+1) − Q(x, b)) can then be formed through the layer's product
+    (`thrifty.quant.leaf_input`) without computing g = dL/dx.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+    with torch.no_grad():
+        plan = _kernel_plan(x, kind, (n, lo, hi))
+        if plan is not None:
+            from thrifty.quant import _kernels
+
+            args = _kernel_args(n, lo, hi, kind, clamp, plan)
+            out = torch.empty(x.shape, dtype=torch.float32)
+            gap = torch.empty(x.shape, dtype=torch.float32)
+            flat = x.detach().contiguous().view(-1)
+            _kernels.fused_int_gap(
+                flat.numpy(), *args, out.view(-1).numpy(), gap.view(-1).numpy()
+            )
+            return out, gap
+        b = torch.floor(n)
+        low, high = _both_levels(x, b, lo, hi, kind, clamp)
+        gap = high.sub_(low)
+        return low.addcmul_(n - b, gap), gap
 
 
 def fractional_quantize(

@@ -22,6 +22,7 @@ from torch import nn
 from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.layout import activation_layout, reduce_range, weight_layout
+from thrifty.quant.leaf_input import attach_input_bits
 from thrifty.quant.quantizers import ActivationQuantizer, WeightQuantizer
 
 #: Default weight of each batch in the activation-range moving average (see QuantConfig).
@@ -58,6 +59,29 @@ class _QuantMixin:
     def _quantized_operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The input and the weight as the layer multiplies them, passed through `operand_tap`."""
         return self.operand_tap(self.input_quantizer(x), self.weight_quantizer(self.weight))
+
+    def _input_bits_gradient(
+        self, gap: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """⟨G, P(gap, W)⟩ (float64) for the layer's product P: see `leaf_input.py`."""
+        raise NotImplementedError
+
+    def _quantized_output(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The layer's output from its quantized operands. An input that needs no gradient (a
+        network's first layer) gets its bitlength's gradient through the product
+        (`leaf_input.py`) instead of through an input gradient the float layer never forms."""
+        if not self.input_quantizer.takes_leaf_path(x):
+            x_q, w_q = self._quantized_operands(x)
+            return self._biased_product(x_q, w_q, bias)
+        x_q, gap, n = self.input_quantizer.leaf_levels(x)
+        x_q, w_q = self.operand_tap(x_q, self.weight_quantizer(self.weight))
+        out = self._biased_product(x_q, w_q, bias)
+        return attach_input_bits(out, n, gap, w_q, self._input_bits_gradient)
+
+    def _biased_product(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        raise NotImplementedError
 
     @classmethod
     def from_float(
@@ -143,10 +167,33 @@ class _QuantConvMixin(_QuantMixin):
     _in_channels_attr = "in_channels"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_q, w_q = self._quantized_operands(x)
-        out = self._conv_forward(x_q, w_q, self.bias)
+        out = self._quantized_output(x, self.bias)
         self._record(x, out, math.prod(self.weight.shape[1:]))
         return out
+
+    def _input_bits_gradient(
+        self, gap: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """⟨dW(gap, G), W⟩ through the convolution's weight-gradient product; a padding given
+        as 'same' goes through the forward product instead, ⟨G, conv(gap, W)⟩."""
+        if self.padding == "same":
+            response = self._conv_forward(gap, weight, None)
+            return torch.sum(grad_out * response, dtype=torch.float64)
+        dims = len(self.kernel_size)
+        padding = (0,) * dims if self.padding == "valid" else self.padding
+        if self.padding_mode != "zeros":
+            gap = F.pad(gap, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0,) * dims
+        _, grad_weight, _ = torch.ops.aten.convolution_backward(
+            grad_out, gap, weight, None, self.stride, padding, self.dilation,
+            False, (0,) * dims, self.groups, (False, True, False),
+        )  # fmt: skip
+        return torch.sum(grad_weight * weight, dtype=torch.float64)
+
+    def _biased_product(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self._conv_forward(x, weight, bias)
 
 
 class QuantConv1d(_QuantConvMixin, nn.Conv1d):
@@ -168,10 +215,21 @@ class QuantLinear(_QuantMixin, nn.Linear):
     _in_channels_attr = "in_features"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_q, w_q = self._quantized_operands(x)
-        out = F.linear(x_q, w_q, self.bias)
+        out = self._quantized_output(x, self.bias)
         self._record(x, out, self.in_features)
         return out
+
+    def _input_bits_gradient(
+        self, gap: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """⟨Gᵀ·gap, W⟩: the weight-gradient product with the gap as input."""
+        grad_weight = grad_out.reshape(-1, self.out_features).T @ gap.reshape(-1, self.in_features)
+        return torch.sum(grad_weight * weight, dtype=torch.float64)
+
+    def _biased_product(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return F.linear(x, weight, bias)
 
 
 #: The quantized layers with a weight, for isinstance checks (thrifty.quant.quantize's

@@ -18,20 +18,27 @@ QuantizationError naming the layer otherwise.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
 from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
-from thrifty.quant.functional import fractional_quantize
+from thrifty.quant.functional import fractional_levels, fractional_quantize
 from thrifty.quant.layout import Layout, reduce_range
 from thrifty.quant.learned_range import learned_range_quantize
 from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
 
 
 def _all_finite(*tensors: torch.Tensor) -> bool:
-    """True when every value is finite; on CPU through numpy, cheaper for tiny tensors."""
+    """True when every value is finite. Cheap for the tiny range and bitlength tensors it
+    checks: one-value tensors (per-tensor granularity) through Python floats (their sum is
+    finite exactly when each is: three float32 values cannot overflow a float64), other CPU
+    float32 tensors through numpy."""
+    if all(t.numel() == 1 for t in tensors):
+        return math.isfinite(sum(t.item() for t in tensors))
     if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
         return all(bool(np.isfinite(t.detach().numpy()).all()) for t in tensors)
     return all(bool(torch.isfinite(t).all()) for t in tensors)
@@ -118,12 +125,15 @@ class Quantizer(nn.Module):
             self._check(self.range_lo, self.range_hi)
             lo, hi = self.range_lo.reshape(keep), self.range_hi.reshape(keep)
             clamp = True  # a learned range clips the values outside it
-        if self.term_counting is not None:
-            kind, counting = self.config.kind, self.term_counting
-            self.term_counts = count_terms(x, n, lo, hi, kind, clamp, counting)
+        self._count_terms(x, n, lo, hi, clamp)
         if self.learned_range:
             return learned_range_quantize(x, n, lo, hi, self.config.kind == "int_symmetric")
         return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
+
+    def _count_terms(self, x, n, lo, hi, clamp) -> None:
+        if self.term_counting is not None:
+            kind, counting = self.config.kind, self.term_counting
+            self.term_counts = count_terms(x, n, lo, hi, kind, clamp, counting)
 
     def extra_repr(self) -> str:
         bits = self.bitlength.detach()
@@ -180,31 +190,62 @@ class ActivationQuantizer(Quantizer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.config.enabled:
             return x
+        viewed, lo, hi, keep, clamp = self._range(x)
+        return self._quantize(viewed, lo, hi, keep, clamp).view_as(x)
+
+    def takes_leaf_path(self, x: torch.Tensor) -> bool:
+        """True when the bitlength's gradient should come through the layer's product
+        (`thrifty.quant.leaf_input`): x needs no gradient but the one bitlength does."""
+        return (
+            self.config.enabled
+            and torch.is_grad_enabled()
+            and not x.requires_grad
+            and self.bitlength.requires_grad
+            and self.bitlength.numel() == 1
+            and not self.learned_range
+        )
+
+    def leaf_levels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_q, level gap, bitlength) for `takes_leaf_path` inputs: x_q equals `forward(x)`
+        but carries no gradient; the caller attaches the bitlength's through its product."""
+        viewed, lo, hi, keep, clamp = self._range(x)
+        n = self.bitlength.reshape(keep)
+        self._count_terms(viewed, n, lo, hi, clamp)
+        out, gap = fractional_levels(viewed, n, lo, hi, self.config.kind, clamp)
+        return out.view_as(x), gap.view_as(x), n
+
+    def _range(self, x: torch.Tensor):
+        """(x viewed per bitlength, lo, hi, keepdim shape, clamp) for this call, updating the
+        moving average in training."""
         self.clamp_bits_()
         viewed, dims, keep = self.layout.view(x)
         with torch.no_grad():
             lo, hi = reduce_range(viewed.detach(), dims)
-        self._check(lo, hi)
+            self._check(lo, hi)
+            if self.learned_range and int(self.num_batches_tracked) == 0:
+                self.init_range_(lo, hi)  # the first batch's min/max, as LSQ starts from data
+            if self.training:
+                self._update_ema(lo, hi)
         clamp = False
-        if self.learned_range and int(self.num_batches_tracked) == 0:
-            self.init_range_(lo, hi)  # the first batch's min/max, as LSQ starts from data
-        if self.training:
-            self._update_ema(lo, hi)
         use_average = not self.training or self.training_range == "ema"
         if use_average and int(self.num_batches_tracked) > 0:
             lo = self.running_lo.reshape(keep).to(x.dtype)
             hi = self.running_hi.reshape(keep).to(x.dtype)
             clamp = True  # values may fall outside a moving-average range
-        return self._quantize(viewed, lo, hi, keep, clamp).view_as(x)
+        return viewed, lo, hi, keep, clamp
 
-    @torch.no_grad()
     def _update_ema(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
-        lo = lo.reshape(self.running_lo.shape).to(self.running_lo.dtype)
-        hi = hi.reshape(self.running_hi.shape).to(self.running_hi.dtype)
-        if int(self.num_batches_tracked) == 0:
-            self.running_lo.copy_(lo)
-            self.running_hi.copy_(hi)
+        """Fold a batch range (no gradient) into the moving average, in place."""
+        running_lo, running_hi = self.running_lo, self.running_hi
+        lo = lo.reshape(running_lo.shape)
+        hi = hi.reshape(running_hi.shape)
+        if lo.dtype != running_lo.dtype:
+            lo, hi = lo.to(running_lo.dtype), hi.to(running_hi.dtype)
+        tracked = self.num_batches_tracked
+        if int(tracked) == 0:
+            running_lo.copy_(lo)
+            running_hi.copy_(hi)
         else:
-            self.running_lo.lerp_(lo, self.ema_momentum)
-            self.running_hi.lerp_(hi, self.ema_momentum)
-        self.num_batches_tracked += 1
+            running_lo.lerp_(lo, self.ema_momentum)
+            running_hi.lerp_(hi, self.ema_momentum)
+        tracked.add_(1)  # in place: `+=` would go through Module.__setattr__, 10× slower
