@@ -257,3 +257,12 @@ def test_entries_prepared_ahead_keep_their_order_seeds_and_errors():
     bad = {"layer": "broken", "op": "forward", "geometry": geometry, "tensors": {"weight": 0}}
     with pytest.raises(SimulationError, match="broken forward needs tensors"):
         simulate_entries([*entries[:2], bad, entries[3]], config)
+
+
+def test_block_indices_cover_whole_blocks_and_cut_the_last():
+    from thrifty.hw.sim.operation import _block_indices
+
+    # blocks 0 and 2 of size 3 over 8 rows: 0..2, then 6..7 (block 2 is cut at 8)
+    np.testing.assert_array_equal(_block_indices(np.array([0, 2]), 3, 8), [0, 1, 2, 6, 7])
+    np.testing.assert_array_equal(_block_indices(np.arange(3), 3, 8), np.arange(8))
+    assert _block_indices(np.array([], np.int64), 4, 10).size == 0
