@@ -16,6 +16,7 @@ from torch import nn
 import thrifty
 from thrifty.quant import functional as F
 from thrifty.quant.config import QuantizerConfig
+from thrifty.quant.leaf_input import stacks_with_weight_gradient
 from thrifty.quant.modules import QuantLinear
 
 
@@ -60,6 +61,12 @@ def _quantized(layer: nn.Module) -> nn.Module:
 
 CASES = {
     "conv_1_channel": (lambda: nn.Conv2d(1, 5, 3, padding=1), (4, 1, 9, 9)),
+    "conv_1_channel_strided_dilated_no_bias": (
+        lambda: nn.Conv2d(1, 4, 3, stride=2, dilation=2, padding=(1, 2), bias=False),
+        (3, 1, 12, 11)),
+    "conv1d_1_channel_valid": (lambda: nn.Conv1d(1, 3, 4, padding="valid"), (2, 1, 13)),
+    "conv_1_channel_reflect": (lambda: nn.Conv2d(1, 3, 3, padding=1, padding_mode="reflect"),
+                               (2, 1, 7, 7)),
     "conv_3_channels_strided": (lambda: nn.Conv2d(3, 4, 3, stride=2, bias=False), (2, 3, 11, 11)),
     "conv_reflect_padding": (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"),
                              (2, 2, 7, 7)),
@@ -108,6 +115,15 @@ def test_an_in_place_activation_after_the_layer_is_allowed() -> None:
     assert model[0].input_quantizer.takes_leaf_path(x)
     model(x).sum().backward()
     assert model[0].input_quantizer.bitlength.grad is not None
+
+
+def test_which_convolutions_stack_the_gap_with_the_input() -> None:
+    assert stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding=1))
+    assert stacks_with_weight_gradient(nn.Conv1d(1, 4, 3, padding="valid"))
+    assert not stacks_with_weight_gradient(nn.Conv2d(3, 4, 3))  # measured slower stacked
+    assert not stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding="same"))
+    assert not stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"))
+    assert not stacks_with_weight_gradient(nn.Linear(1, 4))
 
 
 def test_other_inputs_keep_the_autograd_path() -> None:

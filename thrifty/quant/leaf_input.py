@@ -67,3 +67,67 @@ def attach_input_bits(
     """`out` (the layer's output from the detached quantized input), now carrying the input
     bitlength `n`'s gradient `bits_gradient(gap, G, weight)` in the backward."""
     return _BitsThroughOutput.apply(out, n, gap, weight.detach(), bits_gradient)
+
+
+class _OneChannelLeafConvolution(torch.autograd.Function):
+    """conv(x_q, W) + b whose backward forms the weight gradient and dW(gap, G) in one
+    weight-gradient product over the two-channel input [x_q, gap]: one pass over G instead of
+    two (for a one-channel first convolution that product costs about as much as one channel's,
+    while two separate ones cost twice)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, x_q: torch.Tensor, gap: torch.Tensor, weight: torch.Tensor,
+        bias: torch.Tensor | None, n: torch.Tensor, layer: torch.nn.Module,
+    ) -> torch.Tensor:  # fmt: skip
+        ctx.save_for_backward(x_q, gap, weight)
+        ctx.layer = layer
+        ctx.has_bias = bias is not None
+        ctx.n_shape = n.shape
+        return layer._conv_forward(x_q, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        x_q, gap, weight = ctx.saved_tensors
+        layer = ctx.layer
+        dims = len(layer.kernel_size)
+        padding = (0,) * dims if layer.padding == "valid" else layer.padding
+        with torch.no_grad():
+            _, grad_both, grad_bias = torch.ops.aten.convolution_backward(
+                grad_out, torch.cat([x_q, gap], dim=1), torch.cat([weight, weight], dim=1),
+                [weight.shape[0]] if ctx.has_bias else None, layer.stride, padding,
+                layer.dilation, False, (0,) * dims, 1, (False, True, ctx.has_bias),
+            )  # fmt: skip
+            grad_weight, grad_gap = grad_both[:, :1], grad_both[:, 1:]
+            total = torch.sum(grad_gap * weight, dtype=torch.float64)
+        grad_n = total.to(grad_out.dtype).reshape(ctx.n_shape) if ctx.needs_input_grad[4] else None
+        grad_weight = grad_weight.contiguous() if ctx.needs_input_grad[2] else None
+        grad_bias = grad_bias if ctx.has_bias and ctx.needs_input_grad[3] else None
+        return None, None, grad_weight, grad_bias, grad_n, None
+
+
+def stacks_with_weight_gradient(layer: torch.nn.Module) -> bool:
+    """True for a convolution whose input bitlength gradient `one_channel_leaf_convolution`
+    forms: one input channel, no groups, zero padding given as numbers or 'valid'."""
+    return (
+        isinstance(layer, torch.nn.modules.conv._ConvNd)
+        and not layer.transposed
+        and layer.in_channels == 1
+        and layer.groups == 1
+        and layer.padding_mode == "zeros"
+        and layer.padding != "same"
+    )
+
+
+def one_channel_leaf_convolution(
+    layer: torch.nn.Module,
+    x_q: torch.Tensor,
+    gap: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    n: torch.Tensor,
+) -> torch.Tensor:
+    """`layer`'s convolution of x_q (no gradient) with `weight` and `bias`, whose backward also
+    gives the input bitlength `n` its gradient ⟨dW(gap, G), W⟩ (see
+    `stacks_with_weight_gradient`)."""
+    return _OneChannelLeafConvolution.apply(x_q, gap, weight, bias, n, layer)
