@@ -249,16 +249,21 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
     return table
 
 
-def merge(paths: list[Path], name: str) -> Path:
+def merge(paths: list[Path], name: str, suffixes: dict[str, str] | None = None) -> Path:
     """One results file from several runs of this benchmark (e.g. one process per seed, or per
     variant): rows of the same seed are joined, then aggregated again over the variants that
-    every seed has."""
+    every seed has. `suffixes` maps a file name to a suffix for its quantized variants' names
+    (runs of the same variants with a different --quant-extra)."""
+    suffixes = suffixes or {}
     payloads = [json.loads(path.read_text()) for path in paths]
     by_seed: dict[int, dict[str, dict[str, Any]]] = {}
-    for payload in payloads:
+    for path, payload in zip(paths, payloads, strict=True):
+        suffix = suffixes.get(path.name, "")
         for seed, row in zip(
             payload["results"]["seeds_done"], payload["results"]["per_seed"], strict=True
         ):
+            if suffix:
+                row = {n if n.startswith("float") else n + suffix: v for n, v in row.items()}
             by_seed.setdefault(seed, {}).update(row)
     seeds = sorted(by_seed)
     rows = [by_seed[seed] for seed in seeds]
@@ -271,7 +276,8 @@ def merge(paths: list[Path], name: str) -> Path:
         {
             "command": first["results"]["command"],
             "merged_from": [
-                {"file": path.name, "command": p["results"]["command"], "config": p["config"]}
+                {"file": path.name, "command": p["results"]["command"], "config": p["config"],
+                 "suffix": suffixes.get(path.name, "")}
                 for path, p in zip(paths, payloads, strict=True)
             ],
             "seeds_done": seeds,
@@ -323,8 +329,13 @@ def plot(path: Path, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = {
         "learned bitlengths": (lambda n: n.startswith("learned_") and "wchannel" not in n, "o-"),
-        "learned, per-channel weights": (lambda n: n.endswith("_wchannel"), "^-"),
-        "uniform QAT": (lambda n: n.startswith("uniform_"), "s--"),
+        "learned, per-channel weights": (
+            lambda n: n.startswith("learned_") and n.endswith("_wchannel"), "^-"
+        ),
+        "uniform QAT": (lambda n: n.startswith("uniform_") and "wchannel" not in n, "s--"),
+        "uniform QAT, per-channel weights": (
+            lambda n: n.startswith("uniform_") and n.endswith("_wchannel"), "v:"
+        ),
     }
     for label, (member, style) in groups.items():
         rows = sorted(
@@ -432,6 +443,14 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, default=None, help="plot a results JSON and exit")
     parser.add_argument(
+        "--merge-suffix",
+        nargs="*",
+        default=[],
+        metavar="FILE:SUFFIX",
+        help="with --merge: append SUFFIX to the quantized variants of results file FILE "
+        "(its name), e.g. fmf_lrch_s0.json:_wchannel",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -449,7 +468,8 @@ def main() -> None:
         print(f"wrote {plot(args.plot, args.plot_out)}")
         return
     if args.merge is not None:
-        print(f"wrote {merge(args.merge, args.name)}")
+        suffixes = dict(item.split(":", 1) for item in args.merge_suffix)
+        print(f"wrote {merge(args.merge, args.name, suffixes)}")
         return
     if args.variants is None:
         args.variants = [*_variants(args), "pretrained_defaults"]
