@@ -117,7 +117,12 @@ class _FusedFractional(torch.autograd.Function):
         hi: torch.Tensor | None,
         kind: str,
         clamp: bool,
+        keep: tuple[int, ...] | None = None,
     ) -> torch.Tensor:
+        ctx.n_shape = n.shape
+        if keep is not None:  # n in its own shape, seen as `keep` (no autograd node for that)
+            n = n.reshape(keep)
+        ctx.n_keep_shape = n.shape
         with torch.no_grad():
             plan = _kernel_plan(x, kind, (n, lo, hi))
             if plan is not None:
@@ -132,7 +137,6 @@ class _FusedFractional(torch.autograd.Function):
                 low, high = _both_levels(x, b, lo, hi, kind, clamp)
                 saved = high.sub_(low)  # Q(x, b+1) − Q(x, b)
                 out = low.addcmul_(alpha, saved)
-        ctx.n_shape = n.shape
         ctx.kernel_args = kernel_args
         ctx.keep = None if plan is None else plan[1]
         ctx.save_for_backward(saved)
@@ -145,11 +149,14 @@ class _FusedFractional(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             if ctx.kernel_args is not None:
                 grad_n = _kernel_grad(grad_out, saved, ctx.kernel_args).view(ctx.keep)
-                grad_n = grad_n.sum_to_size(ctx.n_shape)
+                if grad_n.shape != ctx.n_keep_shape:
+                    grad_n = grad_n.sum_to_size(ctx.n_keep_shape)
             else:
-                grad_n = (grad_out * saved).sum_to_size(ctx.n_shape)
+                grad_n = (grad_out * saved).sum_to_size(ctx.n_keep_shape)
+            if ctx.n_keep_shape != ctx.n_shape:
+                grad_n = grad_n.reshape(ctx.n_shape)
         grad_x = grad_out if ctx.needs_input_grad[0] else None
-        return grad_x, grad_n, None, None, None, None
+        return grad_x, grad_n, None, None, None, None, None
 
 
 def _kernel_plan(
@@ -302,6 +309,8 @@ def _kernel_grad(grad_out, x, kernel_args):
         *kernel_args,
         partial,
     )
+    if grad_out.dtype == torch.float32:
+        return torch.from_numpy(partial.astype(np.float32))
     return torch.from_numpy(partial).to(grad_out.dtype)
 
 
@@ -425,6 +434,25 @@ def fractional_levels(
         low, high = _both_levels(x, b, lo, hi, kind, clamp)
         gap = high.sub_(low)
         return low.addcmul_(n - b, gap), gap
+
+
+def quantize_with_bits(
+    x: torch.Tensor,
+    bits: torch.Tensor,
+    keep: tuple[int, ...],
+    lo: torch.Tensor | None,
+    hi: torch.Tensor | None,
+    kind: str = "int",
+    clamp: bool = False,
+) -> torch.Tensor:
+    """`fractional_quantize(x, bits.reshape(keep), ...)`, the bitlength's gradient returned in
+    its own shape without an autograd node for the reshape (a quantizer calls this on every
+    forward; each node costs microseconds of the step)."""
+    if not bits.requires_grad:
+        return fractional_quantize(x, bits.reshape(keep), lo, hi, kind, clamp)
+    if kind not in KINDS:
+        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+    return _FusedFractional.apply(x, bits, lo, hi, kind, clamp, keep)
 
 
 def fractional_quantize(

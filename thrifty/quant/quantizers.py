@@ -26,7 +26,7 @@ from torch import nn
 
 from thrifty.errors import QuantizationError
 from thrifty.quant.config import QuantizerConfig
-from thrifty.quant.functional import fractional_levels, fractional_quantize
+from thrifty.quant.functional import fractional_levels, quantize_with_bits
 from thrifty.quant.layout import Layout, reduce_range
 from thrifty.quant.learned_range import learned_range_quantize
 from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
@@ -120,15 +120,16 @@ class Quantizer(nn.Module):
         keep: tuple[int, ...],
         clamp: bool,
     ) -> torch.Tensor:
-        n = self.bitlength.reshape(keep)
         if self.learned_range:
             self._check(self.range_lo, self.range_hi)
             lo, hi = self.range_lo.reshape(keep), self.range_hi.reshape(keep)
             clamp = True  # a learned range clips the values outside it
-        self._count_terms(x, n, lo, hi, clamp)
+        if self.term_counting is not None:
+            self._count_terms(x, self.bitlength.reshape(keep), lo, hi, clamp)
         if self.learned_range:
+            n = self.bitlength.reshape(keep)
             return learned_range_quantize(x, n, lo, hi, self.config.kind == "int_symmetric")
-        return fractional_quantize(x, n, lo, hi, self.config.kind, clamp)
+        return quantize_with_bits(x, self.bitlength, keep, lo, hi, self.config.kind, clamp)
 
     def _count_terms(self, x, n, lo, hi, clamp) -> None:
         if self.term_counting is not None:
@@ -160,7 +161,8 @@ class WeightQuantizer(Quantizer):
         with torch.no_grad():
             lo, hi = reduce_range(viewed.detach(), dims)
         self._check(lo, hi)
-        return self._quantize(viewed, lo, hi, keep, clamp=False).view_as(weight)
+        out = self._quantize(viewed, lo, hi, keep, clamp=False)
+        return out if viewed is weight else out.view_as(weight)
 
 
 class ActivationQuantizer(Quantizer):
@@ -191,7 +193,8 @@ class ActivationQuantizer(Quantizer):
         if not self.config.enabled:
             return x
         viewed, lo, hi, keep, clamp = self._range(x)
-        return self._quantize(viewed, lo, hi, keep, clamp).view_as(x)
+        out = self._quantize(viewed, lo, hi, keep, clamp)
+        return out if viewed is x else out.view_as(x)
 
     def takes_leaf_path(self, x: torch.Tensor) -> bool:
         """True when the bitlength's gradient should come through the layer's product
