@@ -132,11 +132,7 @@ class _FusedFractional(torch.autograd.Function):
                 saved = x
             else:
                 kernel_args = None
-                b = torch.floor(n)
-                alpha = n - b
-                low, high = _both_levels(x, b, lo, hi, kind, clamp)
-                saved = high.sub_(low)  # Q(x, b+1) − Q(x, b)
-                out = low.addcmul_(alpha, saved)
+                out, saved = _torch_levels(x, n, lo, hi, kind, clamp)  # saved: the level gap
         ctx.kernel_args = kernel_args
         ctx.keep = None if plan is None else plan[1]
         ctx.save_for_backward(saved)
@@ -401,6 +397,19 @@ class _StraightThrough(torch.autograd.Function):
         return grad_out, None
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+
+
+def _torch_levels(x, n, lo, hi, kind, clamp) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Q(x, b) + α·gap, gap) in PyTorch ops, gap = Q(x, b+1) − Q(x, b), b = floor(n)."""
+    b = torch.floor(n)
+    low, high = _both_levels(x, b, lo, hi, kind, clamp)
+    gap = high.sub_(low)
+    return low.addcmul_(n - b, gap), gap
+
+
 def fractional_levels(
     x: torch.Tensor,
     n: torch.Tensor,
@@ -415,8 +424,7 @@ def fractional_levels(
     Σ g·(Q(x, b+1) − Q(x, b)) can then be formed through the layer's product
     (`thrifty.quant.leaf_input`) without computing g = dL/dx.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+    _check_kind(kind)
     with torch.no_grad():
         plan = _kernel_plan(x, kind, (n, lo, hi))
         if plan is not None:
@@ -430,10 +438,7 @@ def fractional_levels(
                 flat.numpy(), *args, out.view(-1).numpy(), gap.view(-1).numpy()
             )
             return out, gap
-        b = torch.floor(n)
-        low, high = _both_levels(x, b, lo, hi, kind, clamp)
-        gap = high.sub_(low)
-        return low.addcmul_(n - b, gap), gap
+        return _torch_levels(x, n, lo, hi, kind, clamp)
 
 
 def quantize_with_bits(
@@ -450,8 +455,7 @@ def quantize_with_bits(
     forward; each node costs microseconds of the step)."""
     if not bits.requires_grad:
         return fractional_quantize(x, bits.reshape(keep), lo, hi, kind, clamp)
-    if kind not in KINDS:
-        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+    _check_kind(kind)
     return _FusedFractional.apply(x, bits, lo, hi, kind, clamp, keep)
 
 
@@ -469,8 +473,7 @@ def fractional_quantize(
     (n counts fraction bits; no range). When n needs no gradient and is an integer everywhere,
     only Q(x, b) is computed, so frozen layers cost one level.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown quantizer kind {kind!r}; use one of {list(KINDS)}")
+    _check_kind(kind)
     if not n.requires_grad:
         b = torch.floor(n)
         if bool((b == n).all()):

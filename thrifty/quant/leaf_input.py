@@ -91,7 +91,7 @@ class _OneChannelLeafConvolution(torch.autograd.Function):
         x_q, gap, weight = ctx.saved_tensors
         layer = ctx.layer
         dims = len(layer.kernel_size)
-        padding = (0,) * dims if layer.padding == "valid" else layer.padding
+        padding = numeric_padding(layer)
         with torch.no_grad():
             _, grad_both, grad_bias = torch.ops.aten.convolution_backward(
                 grad_out, torch.cat([x_q, gap], dim=1), torch.cat([weight, weight], dim=1),
@@ -104,6 +104,14 @@ class _OneChannelLeafConvolution(torch.autograd.Function):
         grad_weight = grad_weight.contiguous() if ctx.needs_input_grad[2] else None
         grad_bias = grad_bias if ctx.has_bias and ctx.needs_input_grad[3] else None
         return None, None, grad_weight, grad_bias, grad_n, None
+
+
+def numeric_padding(layer: torch.nn.Module) -> tuple[int, ...]:
+    """A convolution's zero padding as numbers ('valid' is none; 'same' has no fixed value
+    here and is not accepted)."""
+    if layer.padding == "valid":
+        return (0,) * len(layer.kernel_size)
+    return tuple(layer.padding)
 
 
 def stacks_with_weight_gradient(layer: torch.nn.Module) -> bool:

@@ -24,6 +24,7 @@ from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.layout import activation_layout, reduce_range, weight_layout
 from thrifty.quant.leaf_input import (
     attach_input_bits,
+    numeric_padding,
     one_channel_leaf_convolution,
     stacks_with_weight_gradient,
 )
@@ -186,7 +187,7 @@ class _QuantConvMixin(_QuantMixin):
             response = self._conv_forward(gap, weight, None)
             return torch.sum(grad_out * response, dtype=torch.float64)
         dims = len(self.kernel_size)
-        padding = (0,) * dims if self.padding == "valid" else self.padding
+        padding = numeric_padding(self)
         if self.padding_mode != "zeros":
             gap = F.pad(gap, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = (0,) * dims
