@@ -121,6 +121,7 @@ def _base(args: argparse.Namespace, seed: int, out: Path) -> dict[str, Any]:
         },
         "optimizer": {"name": "adam", "lr": args.lr, "bits_lr": args.bits_lr},
         "schedule": {"name": "cosine"},
+        "final_model": args.final_model,
     }
 
 
@@ -152,6 +153,7 @@ def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[
         results["float"] = _train(
             {
                 **_base(args, seed, float_out),
+                "final_model": "last",  # every variant starts from its last epoch
                 "phases": {"float": {"epochs": args.float_epochs}, **no_quant},
             },
             "float",
@@ -191,6 +193,7 @@ def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, dict[
         results["pretrained_defaults"] = _train(
             {
                 **base,
+                "final_model": "last",  # defaults only
                 "optimizer": {"name": "adam", "lr": PRETRAINED_LR},
                 "schedule": {"name": "constant"},
                 "phases": {
@@ -214,6 +217,8 @@ def _row(summary: dict[str, Any], seconds: float) -> dict[str, Any]:
         "mean_activation_bits": summary["mean_activation_bits"],
         "memory_weighted_bits": summary["memory_weighted_bits"],
         "bitops": summary["bitops"],
+        "selected_epoch": summary.get("selected_epoch"),
+        "last_epoch_accuracy": summary.get("last_epoch_accuracy"),
         "layers": summary["layers"],
         "data": summary["data"],
         "seconds": seconds,
@@ -225,8 +230,10 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
     table: dict[str, dict[str, Any]] = {}
     for name in per_seed[0]:
         table[name] = {}
-        for key in ("accuracy", "mean_bits", "memory_weighted_bits", "bitops", "seconds"):
-            values = [seed[name][key] for seed in per_seed if seed[name][key] is not None]
+        keys = ("accuracy", "last_epoch_accuracy", "mean_bits", "memory_weighted_bits", "bitops")
+        for key in (*keys, "seconds"):
+            values = [seed[name].get(key) for seed in per_seed]
+            values = [value for value in values if value is not None]
             if not values:
                 continue
             table[name][key] = {
@@ -276,8 +283,12 @@ def merge(paths: list[Path], name: str, suffixes: dict[str, str] | None = None) 
         {
             "command": first["results"]["command"],
             "merged_from": [
-                {"file": path.name, "command": p["results"]["command"], "config": p["config"],
-                 "suffix": suffixes.get(path.name, "")}
+                {
+                    "file": path.name,
+                    "command": p["results"]["command"],
+                    "config": p["config"],
+                    "suffix": suffixes.get(path.name, ""),
+                }
                 for path, p in zip(paths, payloads, strict=True)
             ],
             "seeds_done": seeds,
@@ -302,16 +313,20 @@ def markdown_table(path: Path) -> str:
             f"{scale * v['max']:.{digits}f}]"
         )
 
+    # With final_model=best_val, the last epoch's accuracy is a column of its own.
+    last = any("last_epoch_accuracy" in row for row in summary.values())
     lines = [
-        "| variant | test top-1 % | drop vs float (pts) | mean bits | memory-weighted bits "
-        "| bit-ops (M per sample) |",
-        "|---|---|---|---|---|---|",
+        "| variant | test top-1 % | drop vs float (pts) | "
+        + ("last epoch top-1 % | " if last else "")
+        + "mean bits | memory-weighted bits | bit-ops (M per sample) |",
+        "|---|---|---|---|---|---|" + ("---|" if last else ""),
     ]
     for name, row in summary.items():
+        last_cell = f"{cell(row, 'last_epoch_accuracy', 100)} | " if last else ""
         lines.append(
             f"| {name} | {cell(row, 'accuracy', 100)} | {row['accuracy_drop_points']:+.2f} | "
-            f"{cell(row, 'mean_bits', 1, 3)} | {cell(row, 'memory_weighted_bits', 1, 3)} | "
-            f"{cell(row, 'bitops', 1e-6, 1)} |"
+            f"{last_cell}{cell(row, 'mean_bits', 1, 3)} | "
+            f"{cell(row, 'memory_weighted_bits', 1, 3)} | {cell(row, 'bitops', 1e-6, 1)} |"
         )
     return "\n".join(lines)
 
@@ -330,11 +345,13 @@ def plot(path: Path, out: Path) -> Path:
     groups = {
         "learned bitlengths": (lambda n: n.startswith("learned_") and "wchannel" not in n, "o-"),
         "learned, per-channel weights": (
-            lambda n: n.startswith("learned_") and n.endswith("_wchannel"), "^-"
+            lambda n: n.startswith("learned_") and n.endswith("_wchannel"),
+            "^-",
         ),
         "uniform QAT": (lambda n: n.startswith("uniform_") and "wchannel" not in n, "s--"),
         "uniform QAT, per-channel weights": (
-            lambda n: n.startswith("uniform_") and n.endswith("_wchannel"), "v:"
+            lambda n: n.startswith("uniform_") and n.endswith("_wchannel"),
+            "v:",
         ),
     }
     for label, (member, style) in groups.items():
@@ -419,6 +436,14 @@ def main() -> None:
         default={},
         help="extra train-config keys for every learned and uniform variant, as JSON "
         '(e.g. \'{"distill": {"weight": 0.5}}\')',
+    )
+    parser.add_argument(
+        "--final-model",
+        choices=["last", "best_val"],
+        default="last",
+        help="train config final_model of float_same_epochs and every learned and uniform "
+        "variant: best_val ends each with its best validation epoch (of the last phase), "
+        "the same model selection for the reference and the quantized models",
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

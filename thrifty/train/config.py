@@ -190,6 +190,15 @@ class TrainConfig(FrozenConfig):
         description="Round each layer's output gradient to a fixed significand width in every "
         "phase; None: float32 gradients.",
     )
+    final_model: Literal["last", "best_val"] = Field(
+        "last",
+        description="The weights the run ends with (tested, saved as model.pt): 'last', those "
+        "of the last epoch; 'best_val', those of the epoch of the run's last phase (finetune, "
+        "or float in a float-only run) with the highest validation accuracy, the first of "
+        "ties: early stopping's model selection. Apply it to float and quantized runs alike, "
+        "so that a reference which overfits with longer training does not flatter a "
+        "comparison. Needs a validation split (data.val_fraction > 0).",
+    )
     nonfinite_loss: Literal["stop", "skip"] = Field(
         "stop",
         description="A training step whose loss is NaN or infinite: stop (raise TrainingError "
@@ -197,6 +206,34 @@ class TrainConfig(FrozenConfig):
         "(no update for that batch; summary.json counts them in skipped_steps). Single-process "
         "runs only for skip.",
     )
+
+    @model_validator(mode="after")
+    def _best_val_has_epochs_to_choose_from(self) -> TrainConfig:
+        """'best_val' chooses among the epochs of the last phase: it must have some, and a
+        validation split to choose on (never the test split)."""
+        if self.final_model != "best_val":
+            return self
+        if self.data.val_fraction == 0:
+            raise ValueError(
+                "final_model=best_val chooses an epoch on the validation split, and "
+                "data.val_fraction is 0; set data.val_fraction > 0 (e.g. 0.1), or "
+                "final_model=last"
+            )
+        phases = self.phases
+        quantizes = phases.learn.epochs > 0 or phases.finetune.epochs > 0
+        if quantizes and phases.finetune.epochs == 0:
+            raise ValueError(
+                "final_model=best_val chooses among the epochs of phase 'finetune' (after "
+                "freeze), which has 0 epochs; set phases.finetune.epochs > 0, or "
+                "final_model=last"
+            )
+        if not quantizes and (phases.float.checkpoint is not None or phases.float.epochs == 0):
+            raise ValueError(
+                "final_model=best_val chooses among the epochs of the float phase of this "
+                "float-only run, which trains none; set phases.float.epochs > 0 (and "
+                "phases.float.checkpoint=null), or final_model=last"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pruning_has_a_float_phase_to_itself(self) -> TrainConfig:

@@ -72,6 +72,8 @@ BITLENGTHS_FILE = "bitlengths.json"
 CONFIG_FILE = "config.yaml"
 FLOAT_MODEL_FILE = "float_model.pt"
 MODEL_FILE = "model.pt"
+#: The weights of the best validation epoch so far (final_model=best_val).
+BEST_MODEL_FILE = "best_val_model.pt"
 TRACE_FOLDER = "trace"
 
 
@@ -225,6 +227,7 @@ class _Run:
         self.payload: dict[str, Any] | None = None
         self.float_state: dict[str, torch.Tensor] | None = None  # the distillation teacher
         self.distiller: Distiller | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None  # final_model=best_val
         if resume:
             self._load_for_resume()
         elif self.checkpoint_path.exists():
@@ -543,11 +546,49 @@ class _Run:
         record["lambda"], record["cost"] = _regularizer_values(regularizer)
         record["seconds"] = time.perf_counter() - started
         state.records.append(record)
+        self._keep_if_best(phase, record)
         state.epoch, state.step, state.totals = epoch + 1, 0, EpochTotals()
         self._write_metrics()
         self._write_checkpoint(optimizer, scheduler, regularizer)
         if env.is_main:
             self.reporter.epoch_end(record)
+
+    def _selection_phase(self) -> str:
+        """The phase whose epochs final_model=best_val chooses among (the config checks that
+        it has epochs)."""
+        phases = self.config.phases
+        return "finetune" if phases.learn.epochs > 0 or phases.finetune.epochs > 0 else "float"
+
+    def _keep_if_best(self, phase: str, record: dict[str, Any]) -> None:
+        """With final_model=best_val, keep the weights of an epoch of the selection phase that
+        beats every earlier one on validation accuracy (in memory, and on disk for --resume)."""
+        if self.config.final_model != "best_val" or phase != self._selection_phase():
+            return
+        earlier = [r["val_accuracy"] for r in self.state.records[:-1] if r["phase"] == phase]
+        if earlier and record["val_accuracy"] <= max(earlier):
+            return
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self._save_state_dict(BEST_MODEL_FILE)
+
+    def _best_epoch(self) -> dict[str, Any]:
+        """The record of the selection phase's best validation epoch (the first of ties)."""
+        phase = self._selection_phase()
+        records = [r for r in self.state.records if r["phase"] == phase]
+        return max(records, key=lambda r: r["val_accuracy"])  # max keeps the first of ties
+
+    def _restore_best(self) -> dict[str, Any]:
+        """Load the best validation epoch's weights; return what the summary records of it."""
+        if self.best_state is None:  # resumed after the best epoch was kept
+            path = self.out / BEST_MODEL_FILE
+            self.best_state = torch.load(path, map_location=self.device, weights_only=True)
+        last_accuracy = self._test_accuracy()
+        self.model.load_state_dict(self.best_state)
+        best = self._best_epoch()
+        return {
+            "selected_epoch": best["global_epoch"],
+            "selected_val_accuracy": best["val_accuracy"],
+            "last_epoch_accuracy": last_accuracy,
+        }
 
     def _bits(self) -> dict[str, Any]:
         keys = ("mean_bits", "mean_weight_bits", "mean_activation_bits")
@@ -569,6 +610,9 @@ class _Run:
         for phase in phases[phases.index(self.state.phase) :]:
             self.run_phase(phase)
         broadcast_state(self.model, self.env)
+        selection = {}
+        if self.config.final_model == "best_val":
+            selection = self._restore_best()
         consistent = check_ranks_identical(self.model, self.env)
         final_accuracy = self._test_accuracy()
         if self.config.distributed.save_rank_states:
@@ -593,6 +637,8 @@ class _Run:
         result = {
             "float_accuracy": self.state.float_accuracy,
             "final_accuracy": final_accuracy,
+            "final_model": self.config.final_model,
+            **selection,
             **means,
             "layers": layers,
             **pruning,
