@@ -84,10 +84,21 @@ def _layer_terms(quantizer) -> LayerTerms | None:
     return LayerTerms(counts, quantizer.bitlength.reshape(-1))
 
 
-def layer_bits(model: nn.Module) -> list[LayerBits]:
-    """A record per quantized layer, in registration order."""
+def _mean(bits: torch.Tensor | None) -> torch.Tensor | None:
+    """A bitlength's mean over its groups; a per-tensor bitlength (0-dim) is its own mean, so
+    the cost's graph needs no node for it."""
+    if bits is None or bits.ndim == 0:
+        return bits
+    return bits.mean()
+
+
+def layer_bits(
+    model: nn.Module, layers: Sequence[tuple[str, nn.Module]] | None = None
+) -> list[LayerBits]:
+    """A record per quantized layer, in registration order. `layers`: the model's
+    `quantized_layers`, when the caller holds them already (they are looked up otherwise)."""
     records = []
-    for name, layer in quantized_layers(model):
+    for name, layer in quantized_layers(model) if layers is None else layers:
         if isinstance(layer, QuantMatMul):
             right, elements = layer.other_quantizer, layer.other_elements or 0
         else:
@@ -97,8 +108,8 @@ def layer_bits(model: nn.Module) -> list[LayerBits]:
             LayerBits(
                 name=name,
                 type=type(layer).__name__,
-                weight_bits=None if w_bits is None else w_bits.mean(),
-                activation_bits=None if a_bits is None else a_bits.mean(),
+                weight_bits=_mean(w_bits),
+                activation_bits=_mean(a_bits),
                 weight_elements=elements,
                 activation_elements=layer.activation_elements,
                 macs=layer.macs,

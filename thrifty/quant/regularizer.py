@@ -77,7 +77,8 @@ class BitlengthRegularizer:
     cost to reach), `cost` (float value of the last evaluated cost; None before the first call),
     `integral` (the controller's integral term), `controller_rate`, `controller_gain`,
     `max_strength`, `check_after` (calls before the stall check; None: no check), `terms`
-    (the TermsConfig of criterion "terms", else None).
+    (the TermsConfig of criterion "terms", else None), `layers` (the quantized layers, found
+    when the regularizer is built).
     """
 
     def __init__(
@@ -125,7 +126,9 @@ class BitlengthRegularizer:
                     "(serial, statistic, lanes, encoding)"
                 )
             terms = parse_config(TermsConfig, terms, "terms criterion options")
-        quantized_layers(model)  # raises if the model is not quantized
+        #: The quantized layers, looked up once (it raises if the model is not quantized):
+        #: the cost of every call is over the layers quantized when the regularizer was built.
+        self.layers = quantized_layers(model)
         self.terms: TermsConfig | None = None
         if criterion == "terms":
             self.terms = terms if terms is not None else TermsConfig()
@@ -145,7 +148,7 @@ class BitlengthRegularizer:
 
     def records(self) -> list[LayerBits]:
         """The per-layer records the cost is computed from."""
-        return layer_bits(self.model)
+        return layer_bits(self.model, self.layers)
 
     def cost_tensor(self) -> torch.Tensor:
         """The unweighted cost (differentiable); updates `cost`, not λ."""
