@@ -16,6 +16,12 @@ drop). From the first, with the same phases, epochs and learning rates:
   regularizer 'bits' λ = 0.05, the default bitlength learning rate) at weight lr 1e-4 for a
   fixed budget (`--pretrained-learn-epochs`, then freeze and `--pretrained-finetune-epochs`).
 
+With `--final-model best_val`, the float reference and every learned and uniform variant end
+with the weights of their best validation epoch (train config `final_model`; the float model
+every variant starts from stays its last epoch's): one model-selection rule for both sides, so
+that a reference whose last epoch is not its best does not make a drop look smaller or larger.
+The last epoch's test accuracy is recorded too (`last_epoch_accuracy`).
+
 Reports test accuracy, mean bits, memory-weighted bits and bit-operations per variant, as mean
 and spread (min, max) over the seeds, and plots accuracy against mean bits.
 
