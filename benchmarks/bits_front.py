@@ -50,6 +50,7 @@ from benchmarks._common import write_result  # noqa: E402
 from benchmarks.bits_lr import accuracy, fashion_subset  # noqa: E402
 from thrifty.models import SmallCNN  # noqa: E402
 from thrifty.quant.quantize import DEFAULT_BITS_LR  # noqa: E402
+from thrifty.train import batchnorm  # noqa: E402
 from thrifty.train.distill import DistillConfig, Distiller  # noqa: E402
 
 VARIANTS = (
@@ -88,22 +89,14 @@ MODELS = {"small_cnn": SmallCNN, "small_cnn_bn": SmallCNNBN}
 
 @torch.no_grad()
 def reestimate_batchnorm(model, data, batches: int, seed: int) -> None:
-    """Reset every batch norm's statistics and re-estimate them as a plain average over
-    `batches` training batches, forward only; the quantizers stay in eval mode (their
-    moving-average ranges are neither used from the batch nor updated)."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    model.eval()
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-        norm.train()
+    """thrifty's batch-norm re-estimation (`thrifty.train.batchnorm`, the train config's
+    `batchnorm_reestimate`) over `batches` random training batches of 128."""
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(batches):
-        model(data[0][torch.randint(0, len(data[1]), (128,), generator=generator)])
-    for norm, momentum in zip(norms, momenta, strict=True):
-        norm.momentum = momentum
-    model.train()
+    inputs = (
+        data[0][torch.randint(0, len(data[1]), (128,), generator=generator)]
+        for _ in range(batches)
+    )
+    batchnorm.reestimate_batchnorm(model, inputs)
 
 
 def fit(model, optimizer, data, steps, seed, regularizer=None, teacher=None, schedule=None):

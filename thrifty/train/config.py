@@ -199,6 +199,15 @@ class TrainConfig(FrozenConfig):
         "so that a reference which overfits with longer training does not flatter a "
         "comparison. Needs a validation split (data.val_fraction > 0).",
     )
+    batchnorm_reestimate: int = Field(
+        0,
+        ge=0,
+        description="Training batches (no augmentation, forward only) over which every batch "
+        "norm's running statistics are re-estimated as a plain average, twice: after freeze "
+        "(the start of phase finetune) and before the final test (after final_model's "
+        "restore). 0: never. Only in runs with quantized phases "
+        "(thrifty.train.batchnorm.reestimate_batchnorm).",
+    )
     nonfinite_loss: Literal["stop", "skip"] = Field(
         "stop",
         description="A training step whose loss is NaN or infinite: stop (raise TrainingError "
@@ -232,6 +241,18 @@ class TrainConfig(FrozenConfig):
                 "final_model=best_val chooses among the epochs of the float phase of this "
                 "float-only run, which trains none; set phases.float.epochs > 0 (and "
                 "phases.float.checkpoint=null), or final_model=last"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _batchnorm_reestimate_needs_a_quantized_phase(self) -> TrainConfig:
+        """The re-estimation follows freeze: a float-only run has none to follow."""
+        phases = self.phases
+        if self.batchnorm_reestimate and phases.learn.epochs == phases.finetune.epochs == 0:
+            raise ValueError(
+                "batchnorm_reestimate re-estimates batch-norm statistics after freeze, and this "
+                "run has no quantized phase (phases.learn.epochs and phases.finetune.epochs are "
+                "0); set batchnorm_reestimate=0, or give phase finetune epochs"
             )
         return self
 

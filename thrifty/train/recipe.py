@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import itertools
 import json
 import math
 import random
@@ -38,11 +39,12 @@ from torch import nn
 from thrifty._io import atomic_path, write_json_atomic, write_text_atomic
 from thrifty._process_state import preserved_process_state
 from thrifty._provenance import provenance
-from thrifty.data import DataSplits, load_data, steps_per_epoch
+from thrifty.data import DataSplits, load_data, steps_per_epoch, train_batches
 from thrifty.errors import CheckpointError, ConfigError, TrainingError
 from thrifty.models import build_model
 from thrifty.quant import BitlengthRegularizer, freeze, param_groups, quantize, summary
 from thrifty.trace import capture
+from thrifty.train.batchnorm import reestimate_batchnorm
 from thrifty.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from thrifty.train.config import TrainConfig, config_to_yaml
 from thrifty.train.distill import Distiller
@@ -74,6 +76,9 @@ FLOAT_MODEL_FILE = "float_model.pt"
 MODEL_FILE = "model.pt"
 #: The weights of the best validation epoch so far (final_model=best_val).
 BEST_MODEL_FILE = "best_val_model.pt"
+#: Batch orders of the batch-norm re-estimations (batchnorm_reestimate), apart from every
+#: training epoch's (`_epoch_key`).
+BN_AFTER_FREEZE, BN_FINAL = 10**6, 10**6 + 1
 TRACE_FOLDER = "trace"
 
 
@@ -228,6 +233,7 @@ class _Run:
         self.float_state: dict[str, torch.Tensor] | None = None  # the distillation teacher
         self.distiller: Distiller | None = None
         self.best_state: dict[str, torch.Tensor] | None = None  # final_model=best_val
+        self.bn_batches = 0  # batches of the last batch-norm re-estimation
         if resume:
             self._load_for_resume()
         elif self.checkpoint_path.exists():
@@ -415,6 +421,8 @@ class _Run:
         resuming = self.payload is not None
         if phase == "float" and not resuming and self.config.phases.float.checkpoint:
             self._load_float_checkpoint(self.config.phases.float.checkpoint)
+        if phase == "finetune" and not resuming:
+            self._reestimate_batchnorm(BN_AFTER_FREEZE)
         optimizer, scheduler = self._make_optimizer(phase)
         regularizer = None
         if phase == "learn":
@@ -590,6 +598,19 @@ class _Run:
             "last_epoch_accuracy": last_accuracy,
         }
 
+    def _reestimate_batchnorm(self, key: int) -> None:
+        """With `batchnorm_reestimate: N`, the batch norms' statistics from the first N
+        training batches of the batch order numbered `key` (without augmentation)."""
+        count = self.config.batchnorm_reestimate
+        if not count:
+            return
+        batches = train_batches(
+            self.data.train, self.config.data.batch_size, key, self.config.seed,
+            rank=self.env.rank, world_size=self.env.world_size,
+        )  # fmt: skip
+        inputs = (images.to(self.device) for images, _ in itertools.islice(batches, count))
+        self.bn_batches = reestimate_batchnorm(self.model, inputs)
+
     def _bits(self) -> dict[str, Any]:
         keys = ("mean_bits", "mean_weight_bits", "mean_activation_bits")
         if not self.quantized:
@@ -609,10 +630,12 @@ class _Run:
         phases = PHASES if quantizes else PHASES[:1]
         for phase in phases[phases.index(self.state.phase) :]:
             self.run_phase(phase)
-        broadcast_state(self.model, self.env)
         selection = {}
         if self.config.final_model == "best_val":
             selection = self._restore_best()
+        if quantizes:
+            self._reestimate_batchnorm(BN_FINAL)
+        broadcast_state(self.model, self.env)
         consistent = check_ranks_identical(self.model, self.env)
         final_accuracy = self._test_accuracy()
         if self.config.distributed.save_rank_states:
@@ -639,6 +662,7 @@ class _Run:
             "final_accuracy": final_accuracy,
             "final_model": self.config.final_model,
             **selection,
+            "batchnorm_reestimated_batches": self.bn_batches,
             **means,
             "layers": layers,
             **pruning,
