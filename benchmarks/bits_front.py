@@ -93,8 +93,7 @@ def reestimate_batchnorm(model, data, batches: int, seed: int) -> None:
     `batchnorm_reestimate`) over `batches` random training batches of 128."""
     generator = torch.Generator().manual_seed(seed)
     inputs = (
-        data[0][torch.randint(0, len(data[1]), (128,), generator=generator)]
-        for _ in range(batches)
+        data[0][torch.randint(0, len(data[1]), (128,), generator=generator)] for _ in range(batches)
     )
     batchnorm.reestimate_batchnorm(model, inputs)
 

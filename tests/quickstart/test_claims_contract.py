@@ -333,9 +333,7 @@ def test_below_one_note_names_each_slow_variant_and_spares_exactly_one() -> None
         "equal area (pruned 0.50×); see claim 1 and the iso-area sweep."
     )
     two_slow = load_report(_set_speedup(report, "float_bits", "tile", 0.25))
-    assert below_one_note(
-        [two_slow.variant("pruned"), two_slow.variant("float_bits")], "tile"
-    ) == (
+    assert below_one_note([two_slow.variant("pruned"), two_slow.variant("float_bits")], "tile") == (
         " The gain is relative: under tile sync these stay slower than bit-parallel units of "
         "equal area (pruned 0.50×, learned per-layer float precision 0.25×); see claim 1 and "
         "the iso-area sweep."

@@ -434,9 +434,7 @@ def fractional_levels(
             out = torch.empty(x.shape, dtype=torch.float32)
             gap = torch.empty(x.shape, dtype=torch.float32)
             flat = x.detach().contiguous().view(-1)
-            _kernels.fused_int_gap(
-                flat.numpy(), *args, out.view(-1).numpy(), gap.view(-1).numpy()
-            )
+            _kernels.fused_int_gap(flat.numpy(), *args, out.view(-1).numpy(), gap.view(-1).numpy())
             return out, gap
         return _torch_levels(x, n, lo, hi, kind, clamp)
 

@@ -215,8 +215,7 @@ def claim_iso_area(
         numbers.update({f"float32.energy_efficiency.{p}": reference.total.energy_efficiency[p]
                         for p in policies})  # fmt: skip
         energy = (
-            "the energy efficiency is "
-            f"{_by_policy(reference.total.energy_efficiency, policies)}"
+            f"the energy efficiency is {_by_policy(reference.total.energy_efficiency, policies)}"
         )
     area = next((a for a in report.hardware.areas if a.baseline == baseline), None)
     ratio = area.ratio if area else report.hardware.area_ratio
@@ -228,8 +227,7 @@ def claim_iso_area(
         )
     else:
         verdict = (
-            f"Held: on float32 training the speedup over {label} of equal area{where} is "
-            f"{speedups}"
+            f"Held: on float32 training the speedup over {label} of equal area{where} is {speedups}"
         )
     extra = []
     codec = _comparison(reference.comparisons, f"term_serial+codec vs {baseline}")

@@ -169,8 +169,9 @@ class NumericCost(_Record):
     term_error_mean: float = Field(ge=0.0, description="Term-serial PE, mean (unitless).")
     term_error_max: float = Field(ge=0.0, description="Term-serial PE, max (unitless).")
     baseline_error_mean: float = Field(
-        ge=0.0, description="Exact-product dot product (exact products, one rounding per step), "
-        "mean (unitless)."
+        ge=0.0,
+        description="Exact-product dot product (exact products, one rounding per step), "
+        "mean (unitless).",
     )
     baseline_error_max: float = Field(
         ge=0.0, description="Exact-product dot product, max (unitless)."

@@ -47,9 +47,10 @@ def test_each_baseline_gets_its_iso_area_tiles(tmp_path):
             assert got == alone.cycles
     # Both baselines do `lanes` MACs per cycle per PE: the same cycles.
     for variant in ("uncompressed", "codec"):
-        assert r.designs["dot_product"][variant]["cycles"] == r.designs["per_lane_fma"][variant][
-            "cycles"
-        ]
+        assert (
+            r.designs["dot_product"][variant]["cycles"]
+            == r.designs["per_lane_fma"][variant]["cycles"]
+        )
         assert r.designs["dot_product"][variant]["cycles"] == r.baseline_cycles
 
 
@@ -115,9 +116,10 @@ def test_records_add_up_and_report_names_the_source(tmp_path, recwarn):
     data = json.loads(json.dumps(sim.to_dict()))
     area = data["area"]
     assert area["baseline"] == "dot_product" and area["ratio"] == 2.0
-    assert area["term_serial_tiles"] == 4 and area["baselines"]["per_lane_fma"][
-        "term_serial_tiles"
-    ] == 7
+    assert (
+        area["term_serial_tiles"] == 4
+        and area["baselines"]["per_lane_fma"]["term_serial_tiles"] == 7
+    )
     assert area["source"].startswith("synthesis (Yosys 0.23 test, library test45")
     assert "term_serial+codec vs dot_product" in data["total"]["comparisons"]
     with pytest.warns(UserWarning, match="dot_product baseline: iso-area ratio from the hand"):
