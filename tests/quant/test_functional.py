@@ -14,14 +14,6 @@ from thrifty.quant import functional as F
 KINDS = ["int", "int_symmetric"]
 
 
-@pytest.fixture(params=[True, False], ids=["numba", "torch"])
-def kernels(request):
-    previous = F.use_kernels()
-    F.use_kernels(request.param)
-    yield request.param
-    F.use_kernels(previous)
-
-
 def _ranges(x: torch.Tensor, keep: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     dims = tuple(d for d, size in enumerate(keep) if size == 1)
     return x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)

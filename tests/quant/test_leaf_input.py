@@ -14,18 +14,9 @@ import torch
 from torch import nn
 
 import thrifty
-from thrifty.quant import functional as F
 from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.leaf_input import stacks_with_weight_gradient
 from thrifty.quant.modules import QuantLinear
-
-
-@pytest.fixture(params=[True, False], ids=["numba", "torch"])
-def kernels(request):
-    previous = F.use_kernels()
-    F.use_kernels(request.param)
-    yield request.param
-    F.use_kernels(previous)
 
 
 def test_hand_worked_linear_input_bitlength_gradient(kernels) -> None:

@@ -116,6 +116,12 @@ class Phases(FrozenConfig):
     learn: TrainPhase = Field(default_factory=TrainPhase)
     finetune: TrainPhase = Field(default_factory=lambda: TrainPhase(epochs=2))
 
+    @property
+    def quantizes(self) -> bool:
+        """True when a quantized phase (learn or finetune) has epochs; else the run trains
+        the float model only."""
+        return self.learn.epochs > 0 or self.finetune.epochs > 0
+
 
 class CheckpointConfig(FrozenConfig):
     """When to write the (atomic) resume checkpoint; it is always written after every epoch."""
@@ -229,14 +235,15 @@ class TrainConfig(FrozenConfig):
                 "final_model=last"
             )
         phases = self.phases
-        quantizes = phases.learn.epochs > 0 or phases.finetune.epochs > 0
-        if quantizes and phases.finetune.epochs == 0:
+        if phases.quantizes and phases.finetune.epochs == 0:
             raise ValueError(
                 "final_model=best_val chooses among the epochs of phase 'finetune' (after "
                 "freeze), which has 0 epochs; set phases.finetune.epochs > 0, or "
                 "final_model=last"
             )
-        if not quantizes and (phases.float.checkpoint is not None or phases.float.epochs == 0):
+        if not phases.quantizes and (
+            phases.float.checkpoint is not None or phases.float.epochs == 0
+        ):
             raise ValueError(
                 "final_model=best_val chooses among the epochs of the float phase of this "
                 "float-only run, which trains none; set phases.float.epochs > 0 (and "
@@ -247,8 +254,7 @@ class TrainConfig(FrozenConfig):
     @model_validator(mode="after")
     def _batchnorm_reestimate_needs_a_quantized_phase(self) -> TrainConfig:
         """The re-estimation follows freeze: a float-only run has none to follow."""
-        phases = self.phases
-        if self.batchnorm_reestimate and phases.learn.epochs == phases.finetune.epochs == 0:
+        if self.batchnorm_reestimate and not self.phases.quantizes:
             raise ValueError(
                 "batchnorm_reestimate re-estimates batch-norm statistics after freeze, and this "
                 "run has no quantized phase (phases.learn.epochs and phases.finetune.epochs are "
@@ -263,7 +269,7 @@ class TrainConfig(FrozenConfig):
         if self.pruning is None:
             return self
         phases = self.phases
-        if phases.learn.epochs > 0 or phases.finetune.epochs > 0:
+        if phases.quantizes:
             raise ValueError(
                 "config section 'pruning' prunes during the float phase only; set "
                 "phases.learn.epochs=0 and phases.finetune.epochs=0 (train the pruned variant "

@@ -564,8 +564,7 @@ class _Run:
     def _selection_phase(self) -> str:
         """The phase whose epochs final_model=best_val chooses among (the config checks that
         it has epochs)."""
-        phases = self.config.phases
-        return "finetune" if phases.learn.epochs > 0 or phases.finetune.epochs > 0 else "float"
+        return "finetune" if self.config.phases.quantizes else "float"
 
     def _keep_if_best(self, phase: str, record: dict[str, Any]) -> None:
         """With final_model=best_val, keep the weights of an epoch of the selection phase that
@@ -625,8 +624,7 @@ class _Run:
 
     # -- the whole run ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        phases = self.config.phases
-        quantizes = phases.learn.epochs > 0 or phases.finetune.epochs > 0
+        quantizes = self.config.phases.quantizes
         phases = PHASES if quantizes else PHASES[:1]
         for phase in phases[phases.index(self.state.phase) :]:
             self.run_phase(phase)
