@@ -99,3 +99,16 @@ def test_a_zero_width_range_maps_its_own_values_to_lo() -> None:
 def test_an_all_zero_tensor_stays_zero() -> None:
     _check([0.0, 0.0, 0.0], 3, 0.0, 0.0, [0.0, 0.0, 0.0])
     _check([0.0, 0.0, 0.0], 3, 0.0, 0.0, [0.0, 0.0, 0.0], kind="int_symmetric")
+
+
+def test_a_range_too_narrow_for_its_levels_maps_its_values_to_lo() -> None:
+    # A range 2 subnormals wide: width / (2^8 − 1) underflows to 0, which would divide by zero
+    # (NaN on the torch path, an error in the kernels). The step becomes 1, as for width 0:
+    # every value is lo (code 0), or 0 when symmetric (|x| / 1 rounds to code 0).
+    tiny = 1.401298464324817e-45  # the smallest float32 subnormal
+    values = [-tiny, 0.0, tiny]
+    _check(values, 8, -tiny, tiny, [-tiny] * 3)
+    _check(values, 8, -tiny, tiny, [-tiny] * 3, clamp=True)
+    _check(values, 8, -tiny, tiny, [0.0] * 3, kind="int_symmetric")
+    # one bit of width more than a subnormal step per level is representable again
+    assert F.level_step(torch.tensor(255 * tiny), torch.tensor(255.0)).item() == tiny

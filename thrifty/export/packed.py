@@ -53,6 +53,7 @@ from thrifty.export.params import (
 )
 from thrifty.quant.config import QuantConfig
 from thrifty.quant.folding import fold_fused_layers
+from thrifty.quant.functional import level_step
 from thrifty.quant.quantize import freeze, quantization_info, quantize
 
 FORMAT = "thrifty.packed"
@@ -107,10 +108,10 @@ def _step(bits: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, symmetric: boo
     if symmetric:
         levels = torch.exp2(b - 1.0) - 1.0
         scale = torch.maximum(lo.abs(), hi.abs())
-        return torch.where(scale > 0, scale / levels, torch.ones_like(scale)), levels
+        return level_step(scale, levels), levels
     levels = torch.exp2(b) - 1.0
     span = hi - lo
-    return torch.where(span > 0, span / levels, torch.ones_like(span)), levels
+    return level_step(span, levels), levels
 
 
 def _grid(bits, lo, hi, keep, symmetric):

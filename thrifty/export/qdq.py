@@ -36,6 +36,7 @@ from thrifty.errors import ExportError
 from thrifty.export.graph import activation_axis, build_twin, to_onnx
 from thrifty.export.metadata import attach_metadata
 from thrifty.export.params import TensorQuantization, refuse_float_mantissa
+from thrifty.quant.functional import level_step
 
 #: ONNX opset of the export: per-axis QuantizeLinear/DequantizeLinear need 13.
 QDQ_OPSET = 13
@@ -94,10 +95,10 @@ def qdq_parameters(quant: TensorQuantization) -> tuple[torch.Tensor, torch.Tenso
     if quant.kind == "int_symmetric":
         levels = torch.exp2(bits - 1.0) - 1.0
         scale = torch.maximum(quant.lo.abs(), quant.hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        step = level_step(scale, levels)
         return step, torch.zeros_like(step, dtype=torch.int32), (-128, 127)
     span = quant.hi - quant.lo
-    step = torch.where(span > 0, span / (torch.exp2(bits) - 1.0), torch.ones_like(span))
+    step = level_step(span, torch.exp2(bits) - 1.0)
     zero_point = torch.round(-quant.lo / step)
     bad = (zero_point < 0) | (zero_point > 255)
     if bool(bad.any()):

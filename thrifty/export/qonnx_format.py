@@ -37,6 +37,7 @@ from thrifty._process_state import preserved_process_state
 from thrifty.export.graph import INPUT_NAME, OUTPUT_NAME, activation_axis, build_twin, to_onnx
 from thrifty.export.metadata import attach_metadata
 from thrifty.export.params import TensorQuantization, refuse_float_mantissa
+from thrifty.quant.functional import level_step
 
 #: The operator domain of the qonnx custom operators.
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -139,12 +140,12 @@ def _qonnx_module(quant: TensorQuantization, rank: int) -> nn.Module:
     if symmetric:
         levels = torch.exp2(bits - 1.0) - 1.0
         scale = torch.maximum(lo.abs(), hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        step = level_step(scale, levels)
         bottom, top, offset = -levels * step, levels * step, None
     else:
         levels = torch.exp2(bits) - 1.0
         span = hi - lo
-        step = torch.where(span > 0, span / levels, torch.ones_like(span))
+        step = level_step(span, levels)
         bottom, top, offset = torch.zeros_like(step), levels * step, lo.reshape(keep)
     widest = float(bits.max())
     mixed = bool((bits != widest).any())

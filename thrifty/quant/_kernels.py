@@ -24,11 +24,11 @@ def _step_and_limit(level_bits, low, high, symmetric):  # pragma: no cover
     compute them in float32: 2^b − 1 (or 2^(b−1) − 1) is exact, then one IEEE division."""
     if symmetric:
         levels = np.float32((1 << (level_bits - 1)) - 1)
-        scale = max(abs(low), abs(high))
-        return (scale / levels if scale > 0 else np.float32(1.0)), levels
-    levels = np.float32((1 << level_bits) - 1)
-    span = high - low
-    return (span / levels if span > 0 else np.float32(1.0)), levels
+        step = max(abs(low), abs(high)) / levels
+    else:
+        levels = np.float32((1 << level_bits) - 1)
+        step = (high - low) / levels
+    return (step if step > 0 else np.float32(1.0)), levels
 
 
 # The flat tensor is cut into segments: each row of B values into pieces of at most SEGMENT

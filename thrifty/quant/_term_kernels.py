@@ -67,11 +67,11 @@ def _int_params(level_bits, low, high, symmetric, centred):  # pragma: no cover
     the zero point is 0 unless `centred` (asymmetric kind)."""
     if symmetric:
         levels = np.float32((1 << (level_bits - 1)) - 1)
-        scale = max(abs(low), abs(high))
-        return (scale / levels if scale > 0 else np.float32(1.0)), levels, np.float32(0.0)
+        step = max(abs(low), abs(high)) / levels
+        return (step if step > 0 else np.float32(1.0)), levels, np.float32(0.0)
     levels = np.float32((1 << level_bits) - 1)
-    span = high - low
-    step = span / levels if span > 0 else np.float32(1.0)
+    step = (high - low) / levels
+    step = step if step > 0 else np.float32(1.0)
     zero = max(min(np.rint(-low / step), levels), np.float32(0.0)) if centred else np.float32(0.0)
     return step, levels, zero
 

@@ -39,6 +39,14 @@ def _int_levels(b: torch.Tensor, symmetric: bool) -> torch.Tensor:
     return torch.exp2(b - 1.0) - 1.0 if symmetric else torch.exp2(b) - 1.0
 
 
+def level_step(width: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """The step width / levels of a range, or 1 where that is not positive: a range of width
+    zero, or one so narrow that the division underflows to zero (a few subnormals wide). Both
+    map every value to lo (to 0 when symmetric)."""
+    step = width / levels
+    return torch.where(step > 0, step, torch.ones_like(step))
+
+
 def int_quantize(
     x: torch.Tensor,
     b: torch.Tensor,
@@ -56,13 +64,13 @@ def int_quantize(
     levels = _int_levels(b, symmetric)
     if symmetric:
         scale = torch.maximum(lo.abs(), hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        step = level_step(scale, levels)
         codes = torch.round(x / step)
         if clamp:
             codes = torch.maximum(torch.minimum(codes, levels), -levels)
         return codes * step
     span = hi - lo
-    step = torch.where(span > 0, span / levels, torch.ones_like(span))
+    step = level_step(span, levels)
     codes = torch.round((x - lo) / step)
     if clamp:
         codes = torch.maximum(torch.minimum(codes, levels), torch.zeros_like(levels))
@@ -355,10 +363,10 @@ def _int_level(
     levels = _int_levels(b, symmetric)
     if symmetric:
         scale = torch.maximum(lo.abs(), hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        step = level_step(scale, levels)
         return _int_quantize_inplace(shifted, step, None, levels if clamp else None)
     span = hi - lo
-    step = torch.where(span > 0, span / levels, torch.ones_like(span))
+    step = level_step(span, levels)
     return _int_quantize_inplace(shifted, step, lo, levels if clamp else None)
 
 

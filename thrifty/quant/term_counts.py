@@ -36,6 +36,7 @@ from thrifty.quant.functional import (
     FLOAT32_FRACTION_BITS,
     _flat,
     layout_plan,
+    level_step,
     mantissa_quantize,
     use_kernels,
 )
@@ -167,14 +168,14 @@ def _value_terms(x, b, lo, hi, kind, clamp, counting) -> torch.Tensor:
         if symmetric:
             levels = torch.exp2(b - 1.0) - 1.0
             scale = torch.maximum(lo.abs(), hi.abs())
-            step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+            step = level_step(scale, levels)
             code = torch.round(x / step)
             if clamp:
                 code = torch.maximum(torch.minimum(code, levels), -levels)
         else:
             levels = torch.exp2(b) - 1.0
             span = hi - lo
-            step = torch.where(span > 0, span / levels, torch.ones_like(span))
+            step = level_step(span, levels)
             code = torch.round((x - lo) / step)
             if clamp:
                 code = torch.maximum(torch.minimum(code, levels), torch.zeros_like(levels))

@@ -35,6 +35,7 @@ from torch import nn
 
 from thrifty.errors import SimulationError
 from thrifty.hw.sim.dataflow import LayerGeometry, assemble_output, geometry_from_dict, lower
+from thrifty.quant.functional import level_step
 from thrifty.quant.fused import FUSED_MODULE_TYPES
 from thrifty.quant.matmul import QuantMatMul
 from thrifty.quant.modules import QUANTIZED_MODULE_TYPES, QuantConv1d, QuantLinear
@@ -153,7 +154,7 @@ def _codes(quantizer: Quantizer, x: torch.Tensor, use_average: bool) -> Codes:
     if symmetric:
         levels = torch.exp2(b - 1.0) - 1.0
         scale = torch.maximum(lo.abs(), hi.abs())
-        step = torch.where(scale > 0, scale / levels, torch.ones_like(scale))
+        step = level_step(scale, levels)
         codes = torch.div(viewed, step).round_()
         if clamp:
             codes = torch.maximum(torch.minimum(codes, levels), -levels)
@@ -161,7 +162,7 @@ def _codes(quantizer: Quantizer, x: torch.Tensor, use_average: bool) -> Codes:
     else:
         levels = torch.exp2(b) - 1.0
         span = hi - lo
-        step = torch.where(span > 0, span / levels, torch.ones_like(span))
+        step = level_step(span, levels)
         codes = torch.div(viewed - lo, step).round_()
         if clamp:
             codes = torch.maximum(torch.minimum(codes, levels), torch.zeros_like(levels))
