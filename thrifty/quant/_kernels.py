@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 
 @numba.njit(cache=True, nogil=True)
@@ -44,8 +47,9 @@ def _step_and_limit(level_bits, low, high, symmetric):  # pragma: no cover
 # Each kernel has a `_parallel` twin that spreads the segments over numba's threads; the
 # results are the same (values are independent, and the backward's segment sums are added in
 # segment order either way). `functional.py` calls the twin for large tensors with as many
-# threads as torch uses: numba's OpenMP layer and torch share one OpenMP runtime here, so the
-# twin runs on the threads torch's operators use rather than beside them.
+# threads as torch uses. (numba's OpenMP layer loads the system's libgomp and the torch wheel
+# its own copy, so these are two thread pools, not one; they take turns, never running at the
+# same time, since a kernel and torch's operators are called one after the other.)
 
 SEGMENT = 1 << 15
 """Values per segment (32 Ki floats: 128 KiB, fits the L2 cache)."""
@@ -283,3 +287,203 @@ def fused_int_gap(x, rows, bits, lo, hi, symmetric, clamp, out, gap):  # pragma:
             q0, d = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
             result[i] = q0 + al * d
             gaps[i] = d
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole forward of a quantizer module in one call (`one_call.py`): clamp the bitlength,
+# take the range of x, check it, update the moving average, quantize. Eager PyTorch spends a
+# dozen operator calls on the small tensors around the one pass over x, each costing far more
+# inside a training step (cold caches after the layers' large operators) than alone.
+#
+# The range is reduced on the float32 bit patterns as integers (sortable keys), which LLVM
+# vectorises, where a float min/max loop stays scalar without fastmath; min and max are exact
+# either way. A value is finite when its magnitude bits are below those of infinity.
+
+_MAGNITUDE = 0x7FFFFFFF
+_INFINITY_BITS = 0x7F800000
+_KEY_MAX = 0x7FFFFFFF
+_KEY_MIN = -0x80000000
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):  # pragma: no cover
+    """a·b + c rounded once (LLVM's fma), as PyTorch's lerp computes it on the CPU."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lerp(start, end, weight):  # pragma: no cover
+    """torch.lerp(start, end, weight) in float32, bit for bit (ATen's two formulas, fused)."""
+    if abs(weight) < 0.5:
+        return _fma(weight, end - start, start)
+    return _fma(-(end - start), np.float32(1.0) - weight, end)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _segment_keys(keys, segment, pieces, b_size, p_size, kmin, kmax, mag):  # pragma: no cover
+    """Smallest and largest sortable key and largest magnitude of one segment, into slot
+    `segment` of kmin, kmax, mag."""
+    start, end, _ = _segment_bounds(segment, pieces, b_size, p_size)
+    words = keys[start:end]  # indexed from 0: see fused_int
+    low, high, largest = _KEY_MAX, _KEY_MIN, 0
+    for i in range(words.size):
+        word = np.int64(words[i])
+        key = word ^ ((word >> 31) & _MAGNITUDE)
+        low = min(low, key)
+        high = max(high, key)
+        largest = max(largest, word & _MAGNITUDE)
+    kmin[segment], kmax[segment], mag[segment] = low, high, largest
+
+
+@intrinsic
+def _float32_from_bits(typingctx, word):  # pragma: no cover
+    """The float32 whose bit pattern is the low 32 bits of the integer `word`."""
+    if not isinstance(word, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32))
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(word), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _key_float(key):  # pragma: no cover
+    """The float32 whose sortable key is `key`."""
+    return _float32_from_bits(key ^ ((key >> 31) & _MAGNITUDE))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _settle_range(  # pragma: no cover
+    kmin, kmax, mag, pieces, bits, min_bits, max_bits, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi,
+):
+    """After the per-segment reductions: clamp the bitlength, check, update the average, and
+    leave in lo, hi the range to quantize with. Returns 1 when the values must be clipped (a
+    moving-average range), 0 otherwise, −1 for a NaN bitlength, −2 for a range that is not
+    finite (nothing but the bitlength clamp is written then)."""
+    p_size = bits.size
+    low = np.full(p_size, _KEY_MAX, np.int64)
+    high = np.full(p_size, _KEY_MIN, np.int64)
+    largest = np.zeros(p_size, np.int64)
+    for segment in range(kmin.size):
+        p = (segment // pieces) % p_size
+        low[p] = min(low[p], kmin[segment])
+        high[p] = max(high[p], kmax[segment])
+        largest[p] = max(largest[p], mag[segment])
+    for p in range(p_size):
+        if bits[p] == bits[p]:  # NaN stays NaN, as under torch.clamp_
+            bits[p] = min(max(bits[p], min_bits), max_bits)
+    for p in range(p_size):
+        if bits[p] != bits[p]:
+            return -1
+    for p in range(p_size):
+        if largest[p] >= _INFINITY_BITS:
+            return -2
+    for p in range(p_size):
+        lo[p], hi[p] = _key_float(low[p]), _key_float(high[p])
+    if update_ema:
+        if tracked[0] == 0:
+            running_lo[:] = lo
+            running_hi[:] = hi
+        else:
+            for p in range(p_size):
+                running_lo[p] = _lerp(running_lo[p], lo[p], momentum)
+                running_hi[p] = _lerp(running_hi[p], hi[p], momentum)
+        tracked[0] += 1
+    if use_running and tracked[0] > 0:
+        lo[:] = running_lo
+        hi[:] = running_hi
+        return 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fused_gap_segment(  # pragma: no cover
+    x, out, gap, segment, pieces, b_size, p_size, table, lo, symmetric, clamp
+):
+    """`_fused_segment`, also writing the level gap."""
+    alpha, s0, l0, s1, l1 = table
+    start, end, p = _segment_bounds(segment, pieces, b_size, p_size)
+    al, offset = alpha[p], lo[p]
+    a0, m0, a1, m1 = s0[p], l0[p], s1[p], l1[p]
+    values, result, gaps = x[start:end], out[start:end], gap[start:end]  # see fused_int
+    for i in range(values.size):
+        q0, d = _level_gap(values[i], offset, a0, m0, a1, m1, symmetric, clamp)
+        result[i] = q0 + al * d
+        gaps[i] = d
+
+
+@numba.njit(cache=True, nogil=True)
+def quantizer_step(  # pragma: no cover
+    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
+):
+    """One quantizer forward (see above): x flat (and `keys`, its int32 view) in `rows` rows
+    of bitlength r % P; bits clamped in place; lo, hi receive the range used; out = Q0 + α·(Q1
+    − Q0), and gap = Q1 − Q0 when gap has x's size. Returns `_settle_range`'s code."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    count = rows * pieces
+    kmin = np.empty(count, np.int64)
+    kmax = np.empty(count, np.int64)
+    mag = np.empty(count, np.int64)
+    for segment in range(count):
+        _segment_keys(keys, segment, pieces, b_size, bits.size, kmin, kmax, mag)
+    code = _settle_range(
+        kmin, kmax, mag, pieces, bits, min_bits, max_bits, update_ema, use_running,
+        running_lo, running_hi, tracked, momentum, lo, hi,
+    )  # fmt: skip
+    if code < 0:
+        return code
+    clamp = code == 1
+    table = level_table(bits, lo, hi, symmetric)
+    if gap.size == x.size:
+        for segment in range(count):
+            _fused_gap_segment(
+                x, out, gap, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
+            )
+    else:
+        for segment in range(count):
+            _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
+    return code
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def quantizer_step_parallel(  # pragma: no cover
+    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
+):
+    """`quantizer_step` with both passes' segments spread over numba's threads."""
+    b_size = x.size // rows
+    pieces = _pieces(b_size)
+    count = rows * pieces
+    kmin = np.empty(count, np.int64)
+    kmax = np.empty(count, np.int64)
+    mag = np.empty(count, np.int64)
+    for segment in numba.prange(count):
+        _segment_keys(keys, segment, pieces, b_size, bits.size, kmin, kmax, mag)
+    code = _settle_range(
+        kmin, kmax, mag, pieces, bits, min_bits, max_bits, update_ema, use_running,
+        running_lo, running_hi, tracked, momentum, lo, hi,
+    )  # fmt: skip
+    if code < 0:
+        return code
+    clamp = code == 1
+    table = level_table(bits, lo, hi, symmetric)
+    if gap.size == x.size:
+        for segment in numba.prange(count):
+            _fused_gap_segment(
+                x, out, gap, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
+            )
+    else:
+        for segment in numba.prange(count):
+            _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
+    return code

@@ -184,11 +184,18 @@ def layout_plan(
     consecutive dimensions (every layout of `layout.py`)."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim == 0:
         return None
-    key = (x.shape, *(None if p is None else p.shape for p in params))
+    return shape_plan(x.shape, *(p.shape for p in params if p is not None))
+
+
+def shape_plan(
+    shape: torch.Size, *param_shapes: torch.Size
+) -> tuple[tuple[int, int, int], tuple[int, ...]] | None:
+    """`layout_plan` for a CPU float32 tensor of `shape` and parameters of `param_shapes`."""
+    key = (shape, *param_shapes)
     if key not in _PLANS:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        _PLANS[key] = _shape_plan(x.shape, params)
+        _PLANS[key] = _shape_plan(shape, param_shapes)
     return _PLANS[key]
 
 
@@ -198,10 +205,10 @@ _MAX_PLANS = 1024
 
 
 def _shape_plan(
-    shape: torch.Size, params: tuple[torch.Tensor | None, ...]
+    shape: torch.Size, param_shapes: tuple[torch.Size, ...]
 ) -> tuple[tuple[int, int, int], tuple[int, ...]] | None:
     """`layout_plan` for a tensor of `shape` (CPU float32 checked by the caller)."""
-    keep = _broadcast(*(tuple(p.shape) for p in params if p is not None))
+    keep = _broadcast(*(tuple(p) for p in param_shapes))
     if keep is None:
         return None
     if len(keep) != len(shape) and math.prod(keep) != 1:
@@ -258,22 +265,33 @@ def _kernel_args(n, lo, hi, kind, clamp, plan):
 PARALLEL_MIN_VALUES = 1 << 17
 
 
-def _run_kernel(name: str, values: int, *args) -> None:
+def _run_kernel(name: str, values: int, *args):
     """Run kernel `name` of `_kernels`, or its `_parallel` twin on torch's thread count for
-    tensors of at least PARALLEL_MIN_VALUES values (the thread counts are left as found)."""
+    tensors of at least PARALLEL_MIN_VALUES values (the thread counts are left as found);
+    returns what the kernel returns."""
     from thrifty.quant import _kernels
 
     threads = torch.get_num_threads()
     if threads < 2 or values < PARALLEL_MIN_VALUES:
-        getattr(_kernels, name)(*args)
-        return
+        return getattr(_kernels, name)(*args)
     import numba
 
+    kernel = getattr(_kernels, name + "_parallel")
+    target = min(threads, numba.config.NUMBA_NUM_THREADS)
+    if _NUMBA_POOL_STARTED[0] and numba.get_num_threads() == target:
+        return kernel(*args)  # numba's count is already right: nothing to set or restore
     from thrifty._process_state import preserved_thread_counts
 
     with preserved_thread_counts():
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        getattr(_kernels, name + "_parallel")(*args)
+        numba.set_num_threads(target)
+        result = kernel(*args)
+    _NUMBA_POOL_STARTED[0] = True
+    return result
+
+
+#: Whether a parallel kernel has run (numba's thread pool started: reading its thread count
+#: can no longer start it, which would reset torch's count).
+_NUMBA_POOL_STARTED = [False]
 
 
 def _kernel_forward(x, kernel_args):

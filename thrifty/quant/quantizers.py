@@ -29,6 +29,7 @@ from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.functional import fractional_levels, quantize_with_bits
 from thrifty.quant.layout import Layout, reduce_range
 from thrifty.quant.learned_range import learned_range_quantize
+from thrifty.quant.one_call import one_call_plan, quantize_in_one_call
 from thrifty.quant.term_counts import TermCounting, TermCounts, count_terms
 
 
@@ -105,12 +106,14 @@ class Quantizer(nn.Module):
 
     def _check(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
         if not _all_finite(lo, hi, self.bitlength):
-            what = "range" if _all_finite(self.bitlength) else "bitlength"
-            raise QuantizationError(
-                f"layer {self.layer_name!r}: the {self.role} quantizer's {what} is not finite "
-                f"(NaN or Inf reached it; granularity {self.layout.granularity}); check the "
-                "inputs, the learning rate and the loss for overflow"
-            )
+            self._raise_not_finite("range" if _all_finite(self.bitlength) else "bitlength")
+
+    def _raise_not_finite(self, what: str) -> None:
+        raise QuantizationError(
+            f"layer {self.layer_name!r}: the {self.role} quantizer's {what} is not finite "
+            f"(NaN or Inf reached it; granularity {self.layout.granularity}); check the "
+            "inputs, the learning rate and the loss for overflow"
+        )
 
     def _quantize(
         self,
@@ -156,6 +159,9 @@ class WeightQuantizer(Quantizer):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if not self.config.enabled:
             return weight
+        plan = one_call_plan(self, weight)
+        if plan is not None:
+            return quantize_in_one_call(self, weight, plan, update_ema=False, use_running=False)
         self.clamp_bits_()
         viewed, dims, keep = self.layout.view(weight)
         with torch.no_grad():
@@ -192,6 +198,9 @@ class ActivationQuantizer(Quantizer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.config.enabled:
             return x
+        plan = one_call_plan(self, x)
+        if plan is not None:
+            return quantize_in_one_call(self, x, plan, self.training, self._uses_average)
         viewed, lo, hi, keep, clamp = self._range(x)
         out = self._quantize(viewed, lo, hi, keep, clamp)
         return out if viewed is x else out.view_as(x)
@@ -211,6 +220,12 @@ class ActivationQuantizer(Quantizer):
     def leaf_levels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x_q, level gap, bitlength) for `takes_leaf_path` inputs: x_q equals `forward(x)`
         but carries no gradient; the caller attaches the bitlength's through its product."""
+        plan = one_call_plan(self, x)
+        if plan is not None:
+            out, gap = quantize_in_one_call(
+                self, x, plan, self.training, self._uses_average, want_gap=True
+            )
+            return out, gap, self.bitlength.reshape(self.layout.view(x)[2])
         viewed, lo, hi, keep, clamp = self._range(x)
         n = self.bitlength.reshape(keep)
         self._count_terms(viewed, n, lo, hi, clamp)
@@ -230,12 +245,16 @@ class ActivationQuantizer(Quantizer):
             if self.training:
                 self._update_ema(lo, hi)
         clamp = False
-        use_average = not self.training or self.training_range == "ema"
-        if use_average and int(self.num_batches_tracked) > 0:
+        if self._uses_average and int(self.num_batches_tracked) > 0:
             lo = self.running_lo.reshape(keep).to(x.dtype)
             hi = self.running_hi.reshape(keep).to(x.dtype)
             clamp = True  # values may fall outside a moving-average range
         return viewed, lo, hi, keep, clamp
+
+    @property
+    def _uses_average(self) -> bool:
+        """True when this call quantizes against the moving average (once it has a batch)."""
+        return not self.training or self.training_range == "ema"
 
     def _update_ema(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
         """Fold a batch range (no gradient) into the moving average, in place."""
