@@ -16,6 +16,16 @@ warmer cache or in a quieter moment), each the ratio of the medians over repeats
   on the process's allocation history (measured here: 37,000 per step on the float side and
   none on the quantized one in one run; the reverse in others), which is noise for this
   comparison, not a cost of either step.
+  Before each timed repeat a worker runs `--settle` untimed steps (default 1): a worker has
+  just sat idle while the other side ran, and its first step after that pays for cold caches
+  and a sleeping thread pool (measured here: 6–7 ms on a 14 ms small-CNN step, landing on
+  whichever side ran second in a repeat). A training process runs its steps back to back, so
+  that cost belongs to neither side; `--settle 0` times it as earlier versions did.
+  `--workers` (default 3) starts that many worker processes per side and times each
+  float/quantized pair in turn in every repeat, so that one process's luck (its memory
+  layout, a neighbour's load on this shared machine: single-pair runs have timed the same float
+  step anywhere from 13 to 23 ms) weighs less. The ratio is over all workers' repeats; each
+  pair's own ratio is recorded beside it (`ratio_per_worker_pair`).
 - `default_heap_ratio`: the same with glibc's default settings.
 - `one_process_ratio`: both models in **one process**, as earlier versions of this script
   timed them (default settings).
@@ -99,15 +109,19 @@ def _worker(connection, name: str, quantized: bool, threads: int, warmup: int) -
     for _ in range(warmup):
         step()
     connection.send("ready")
-    while (steps := connection.recv()) is not None:
+    while (request := connection.recv()) is not None:
+        steps, settle = request
+        for _ in range(settle):
+            step()
         connection.send(_timed(step, steps))
 
 
-def _alternate(timers, repeats: int, steps: int) -> tuple[list, list]:
-    """Run the float and the quantized timer in turn, `repeats` times, order alternating."""
+def _alternate(timers, repeats: int, steps: int, first_repeat: int = 0) -> tuple[list, list]:
+    """Run the float and the quantized timer in turn, `repeats` times, order alternating
+    (float first on even repeats, counting from `first_repeat`)."""
     float_timer, quant_timer = timers
     float_runs, quant_runs = [], []
-    for repeat in range(repeats):
+    for repeat in range(first_repeat, first_repeat + repeats):
         if repeat % 2 == 0:
             float_runs.append(float_timer(steps))
             quant_runs.append(quant_timer(steps))
@@ -160,32 +174,56 @@ def _start_worker(context, args: tuple, env: dict[str, str]):
 
 
 def measure_processes(
-    name: str, repeats: int, steps: int, threads: int, env: dict[str, str], warmup: int = 2
+    name: str,
+    repeats: int,
+    steps: int,
+    threads: int,
+    env: dict[str, str],
+    settle: int = 1,
+    workers: int = 1,
+    warmup: int = 2,
 ) -> dict:
-    """Each side in its own worker process, timed in turn (see the module docstring)."""
+    """Each side in its own worker processes (`workers` per side), timed in turn (see the
+    module docstring): every repeat times each float/quantized pair of workers in turn."""
     context = multiprocessing.get_context("spawn")
-    pipes, workers = [], []
-    for quantized in (False, True):
-        parent, child = context.Pipe()
-        workers.append(_start_worker(context, (child, name, quantized, threads, warmup), env))
-        pipes.append(parent)
+    pipes, processes = [], []
+    for _ in range(workers):
+        for quantized in (False, True):
+            parent, child = context.Pipe()
+            args = (child, name, quantized, threads, warmup)
+            processes.append(_start_worker(context, args, env))
+            pipes.append(parent)
     try:
         for pipe in pipes:
             pipe.recv()  # "ready": built and warmed up
 
         def timer(pipe):
             def run(count: int):
-                pipe.send(count)
+                pipe.send((count, settle))
                 return pipe.recv()
 
             return run
 
-        return _summary(*_alternate([timer(pipe) for pipe in pipes], repeats, steps))
+        float_runs, quant_runs, per_worker = [], [], []
+        pairs = [[timer(pipes[2 * i]), timer(pipes[2 * i + 1])] for i in range(workers)]
+        for repeat in range(repeats):
+            for pair in pairs:
+                f, q = _alternate(pair, 1, steps, first_repeat=repeat)
+                float_runs += f
+                quant_runs += q
+        summary = _summary(float_runs, quant_runs)
+        for i in range(workers):  # each pair's own ratio of medians: process-to-process spread
+            f, q = float_runs[i::workers], quant_runs[i::workers]
+            per_worker.append(
+                statistics.median(t[0] for t in q) / statistics.median(t[0] for t in f)
+            )
+        summary["ratio_per_worker_pair"] = per_worker
+        return summary
     finally:
         for pipe in pipes:
             pipe.send(None)
-        for worker in workers:
-            worker.join()
+        for process in processes:
+            process.join()
 
 
 def measure_one_process(name: str, repeats: int, steps: int, warmup: int = 2) -> dict:
@@ -198,11 +236,18 @@ def measure_one_process(name: str, repeats: int, steps: int, warmup: int = 2) ->
     return _summary(*_alternate(timers, repeats, steps))
 
 
-def measure(name: str, repeats: int, steps: int = 1, threads: int = THREADS) -> dict:
+def measure(
+    name: str,
+    repeats: int,
+    steps: int = 1,
+    threads: int = THREADS,
+    settle: int = 1,
+    workers: int = 1,
+) -> dict:
     """Both measurements of one model, with the load average around them."""
     load_before = os.getloadavg()[0]
-    separate = measure_processes(name, repeats, steps, threads, HEAP_ENV)
-    default_heap = measure_processes(name, repeats, steps, threads, {})
+    separate = measure_processes(name, repeats, steps, threads, HEAP_ENV, settle, workers)
+    default_heap = measure_processes(name, repeats, steps, threads, {}, settle, workers)
     together = measure_one_process(name, repeats, steps)
     return {
         "model": name,
@@ -214,6 +259,7 @@ def measure(name: str, repeats: int, steps: int = 1, threads: int = THREADS) -> 
         "one_process_ratio": together["ratio"],
         "repeats": repeats,
         "steps_per_repeat": steps,
+        "workers_per_side": workers,
         "load_average_1min_before": load_before,
         "load_average_1min_after": os.getloadavg()[0],
     }
@@ -223,17 +269,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per side")
     parser.add_argument("--steps", type=int, default=1, help="steps per side in one repeat")
+    parser.add_argument(
+        "--settle",
+        type=int,
+        default=1,
+        help="untimed steps a worker runs before each timed repeat (see the module docstring)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=3,
+        help="worker processes per side (each process runs at its own speed; see the docstring)",
+    )
     parser.add_argument("--models", nargs="*", default=list(CASES), help="models to time")
     parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads")
     parser.add_argument("--name", default="quant_overhead", help="result file name")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = [measure(name, args.repeats, args.steps, args.threads) for name in args.models]
+    results = [
+        measure(name, args.repeats, args.steps, args.threads, args.settle, args.workers)
+        for name in args.models
+    ]
     config = {
         "batch": BATCH,
         "threads": args.threads,
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
+        "settle_steps_per_repeat": args.settle,
+        "workers_per_side": args.workers,
         "order": "alternating (float first on even repeats)",
         "processes": "ratio: one worker process per side, heap trimming off (heap_env); "
         "default_heap_ratio: the same with glibc defaults; one_process_ratio: both in one",
@@ -248,7 +311,9 @@ def main() -> None:
             f"ratio {row['ratio']:.2f} (paired {row['paired_ratio_median']:.2f}, CPU time "
             f"{row['cpu_ratio']:.2f}; per repeat "
             f"{min(row['ratio_per_repeat']):.2f}–"
-            f"{max(row['ratio_per_repeat']):.2f}; load {row['load_average_1min_before']:.1f}); "
+            f"{max(row['ratio_per_repeat']):.2f}; per worker pair "
+            f"{', '.join(f'{r:.2f}' for r in row['ratio_per_worker_pair'])}; "
+            f"load {row['load_average_1min_before']:.1f}); "
             f"default heap: ratio {row['default_heap_ratio']:.2f}; one process: ratio "
             f"{row['one_process_ratio']:.2f}; page faults per step float / quantized: "
             f"{row['float_page_faults_per_step']:.0f} / "
