@@ -239,3 +239,21 @@ def test_switch_is_restored_and_reports_its_state(step_by_step) -> None:
     assert one_call.use_one_call() is True
     assert step_by_step(one_call.use_one_call) is False
     assert one_call.use_one_call() is True
+
+
+def test_non_contiguous_input_and_inference_mode_equal_the_step_by_step_path(
+    step_by_step,
+) -> None:
+    layer = _conv(activation={"granularity": "channel", "init_bits": 3.5})
+    fast, slow = layer.input_quantizer, copy.deepcopy(layer.input_quantizer)
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(5, 5, 4, 3, generator=generator).permute(3, 2, 0, 1)  # (3, 4, 5, 5)
+    assert not x.is_contiguous()
+    grad = torch.randn(x.shape, generator=generator)
+    _assert_same(_run(fast, x, grad), step_by_step(_run, slow, x, grad))
+    fast.eval()
+    slow.eval()
+    with torch.inference_mode():
+        got = fast(x)
+        expected = step_by_step(slow, x)
+    assert torch.equal(got, expected)
