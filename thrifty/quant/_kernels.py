@@ -362,8 +362,21 @@ def _key_float(key):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _settle_range(  # pragma: no cover
-    kmin, kmax, mag, pieces, bits, min_bits, max_bits, update_ema, use_running,
-    running_lo, running_hi, tracked, momentum, lo, hi,
+    kmin,
+    kmax,
+    mag,
+    pieces,
+    bits,
+    min_bits,
+    max_bits,
+    update_ema,
+    use_running,
+    running_lo,
+    running_hi,
+    tracked,
+    momentum,
+    lo,
+    hi,
 ):
     """After the per-segment reductions: clamp the bitlength, check, update the average, and
     leave in lo, hi the range to quantize with. Returns 1 when the values must be clipped (a
@@ -423,8 +436,23 @@ def _fused_gap_segment(  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def quantizer_step(  # pragma: no cover
-    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
-    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
+    x,
+    keys,
+    rows,
+    bits,
+    min_bits,
+    max_bits,
+    symmetric,
+    update_ema,
+    use_running,
+    running_lo,
+    running_hi,
+    tracked,
+    momentum,
+    lo,
+    hi,
+    out,
+    gap,
 ):
     """One quantizer forward (see above): x flat (and `keys`, its int32 view) in `rows` rows
     of bitlength r % P; bits clamped in place; lo, hi receive the range used; out = Q0 + α·(Q1
@@ -458,8 +486,23 @@ def quantizer_step(  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def quantizer_step_parallel(  # pragma: no cover
-    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
-    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
+    x,
+    keys,
+    rows,
+    bits,
+    min_bits,
+    max_bits,
+    symmetric,
+    update_ema,
+    use_running,
+    running_lo,
+    running_hi,
+    tracked,
+    momentum,
+    lo,
+    hi,
+    out,
+    gap,
 ):
     """`quantizer_step` with both passes' segments spread over numba's threads."""
     b_size = x.size // rows

@@ -132,4 +132,3 @@ def quantize_in_one_call(
     if torch.is_grad_enabled() and (x.requires_grad or quantizer.bitlength.requires_grad):
         return _OneCallQuantize.apply(x, quantizer.bitlength, run)
     return run(x, False)[0]
-
