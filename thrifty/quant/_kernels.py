@@ -360,24 +360,13 @@ def _key_float(key):  # pragma: no cover
     return _float32_from_bits(key ^ ((key >> 31) & _MAGNITUDE))
 
 
+# fmt: off
 @numba.njit(cache=True, nogil=True, inline="always")
 def _settle_range(  # pragma: no cover
-    kmin,
-    kmax,
-    mag,
-    pieces,
-    bits,
-    min_bits,
-    max_bits,
-    update_ema,
-    use_running,
-    running_lo,
-    running_hi,
-    tracked,
-    momentum,
-    lo,
-    hi,
+    kmin, kmax, mag, pieces, bits, min_bits, max_bits, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi,
 ):
+    # fmt: on
     """After the per-segment reductions: clamp the bitlength, check, update the average, and
     leave in lo, hi the range to quantize with. Returns 1 when the values must be clipped (a
     moving-average range), 0 otherwise, −1 for a NaN bitlength, −2 for a range that is not
@@ -434,35 +423,41 @@ def _fused_gap_segment(  # pragma: no cover
         gaps[i] = d
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _key_buffers(count):  # pragma: no cover
+    """Per segment: smallest key, largest key, largest magnitude (see `_segment_keys`)."""
+    return np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _output_segment(  # pragma: no cover
+    x, out, gap, segment, pieces, b_size, table, p_size, lo, symmetric, code
+):
+    """The output of one segment, and its level gap when gap has x's size; `code` from
+    `_settle_range` (1: clip to the range)."""
+    clamp = code == 1
+    if gap.size == x.size:
+        _fused_gap_segment(
+            x, out, gap, segment, pieces, b_size, p_size, table, lo, symmetric, clamp
+        )
+    else:
+        _fused_segment(x, out, segment, pieces, b_size, p_size, table, lo, symmetric, clamp)
+
+
+# fmt: off
 @numba.njit(cache=True, nogil=True)
 def quantizer_step(  # pragma: no cover
-    x,
-    keys,
-    rows,
-    bits,
-    min_bits,
-    max_bits,
-    symmetric,
-    update_ema,
-    use_running,
-    running_lo,
-    running_hi,
-    tracked,
-    momentum,
-    lo,
-    hi,
-    out,
-    gap,
+    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
 ):
+    # fmt: on
     """One quantizer forward (see above): x flat (and `keys`, its int32 view) in `rows` rows
     of bitlength r % P; bits clamped in place; lo, hi receive the range used; out = Q0 + α·(Q1
     − Q0), and gap = Q1 − Q0 when gap has x's size. Returns `_settle_range`'s code."""
     b_size = x.size // rows
     pieces = _pieces(b_size)
     count = rows * pieces
-    kmin = np.empty(count, np.int64)
-    kmax = np.empty(count, np.int64)
-    mag = np.empty(count, np.int64)
+    kmin, kmax, mag = _key_buffers(count)
     for segment in range(count):
         _segment_keys(keys, segment, pieces, b_size, bits.size, kmin, kmax, mag)
     code = _settle_range(
@@ -471,46 +466,24 @@ def quantizer_step(  # pragma: no cover
     )  # fmt: skip
     if code < 0:
         return code
-    clamp = code == 1
     table = level_table(bits, lo, hi, symmetric)
-    if gap.size == x.size:
-        for segment in range(count):
-            _fused_gap_segment(
-                x, out, gap, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
-            )
-    else:
-        for segment in range(count):
-            _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
+    for segment in range(count):
+        _output_segment(x, out, gap, segment, pieces, b_size, table, bits.size, lo, symmetric, code)
     return code
 
 
+# fmt: off
 @numba.njit(cache=True, nogil=True, parallel=True)
 def quantizer_step_parallel(  # pragma: no cover
-    x,
-    keys,
-    rows,
-    bits,
-    min_bits,
-    max_bits,
-    symmetric,
-    update_ema,
-    use_running,
-    running_lo,
-    running_hi,
-    tracked,
-    momentum,
-    lo,
-    hi,
-    out,
-    gap,
+    x, keys, rows, bits, min_bits, max_bits, symmetric, update_ema, use_running,
+    running_lo, running_hi, tracked, momentum, lo, hi, out, gap,
 ):
+    # fmt: on
     """`quantizer_step` with both passes' segments spread over numba's threads."""
     b_size = x.size // rows
     pieces = _pieces(b_size)
     count = rows * pieces
-    kmin = np.empty(count, np.int64)
-    kmax = np.empty(count, np.int64)
-    mag = np.empty(count, np.int64)
+    kmin, kmax, mag = _key_buffers(count)
     for segment in numba.prange(count):
         _segment_keys(keys, segment, pieces, b_size, bits.size, kmin, kmax, mag)
     code = _settle_range(
@@ -519,14 +492,7 @@ def quantizer_step_parallel(  # pragma: no cover
     )  # fmt: skip
     if code < 0:
         return code
-    clamp = code == 1
     table = level_table(bits, lo, hi, symmetric)
-    if gap.size == x.size:
-        for segment in numba.prange(count):
-            _fused_gap_segment(
-                x, out, gap, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp
-            )
-    else:
-        for segment in numba.prange(count):
-            _fused_segment(x, out, segment, pieces, b_size, bits.size, table, lo, symmetric, clamp)
+    for segment in numba.prange(count):
+        _output_segment(x, out, gap, segment, pieces, b_size, table, bits.size, lo, symmetric, code)
     return code
