@@ -6,8 +6,11 @@ with the default preset, without sampling, `--repeats` times. Each repeat runs t
 in a fresh child process (this script with `--child`), so that:
 
 - `macs_per_second` is MACs ÷ the seconds of `simulate_trace` alone (no tracemalloc, nothing
-  else in the process), and `process_macs_per_second` is MACs ÷ the child's whole wall time
-  (start-up, imports, kernel cache loads included), what a `thrifty simulate` user waits;
+  else in the process);
+- `process_macs_per_second` is MACs ÷ the wall time of the command a user runs,
+  `thrifty simulate TRACE --out DIR --no-plots`, in its own process (start-up, imports, kernel
+  cache loads, report, tables and exit included), run right after the child (with `--jobs`
+  other than 1 or `--limit`, the child's own whole wall time instead);
 - `peak_rss_bytes` is the child's own peak resident memory (`resource.getrusage`), its pool
   workers' peak separately when `--jobs` > 1;
 - `cpu_ns_per_mac` is the CPU time of the child's `simulate_trace` (all its threads) per MAC:
@@ -132,6 +135,20 @@ def run_child(trace: Path, args: argparse.Namespace) -> dict:
     return row
 
 
+def run_command(trace: Path) -> float:
+    """Wall seconds of `thrifty simulate TRACE --no-plots` (the console script's code path,
+    `python -m thrifty.cli`) in a fresh process, its report written to a temporary folder."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "thrifty.cli", "simulate", str(trace), "--out", out,
+                   "--no-plots"]  # fmt: skip
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"thrifty simulate failed:\n{proc.stderr}")
+    return wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32, help="Batch size of the traced step.")
@@ -167,6 +184,11 @@ def main() -> None:
             kernel = kernel_macs_per_second(config)
             row["kernel_macs_per_second"], row["kernel_cpu_ns_per_mac"] = kernel
             row.update(run_child(folder, args))
+            row["child_process_seconds"] = row.pop("process_seconds")
+            if args.jobs == 1 and not args.limit:  # the command's defaults simulate everything
+                row["process_seconds"] = run_command(folder)
+            else:
+                row["process_seconds"] = row["child_process_seconds"]
             row["cpu_ns_per_mac"] = row["cpu_seconds"] * 1e9 / row["macs"]
             row["calibration_gflops_after"] = calibration_gflops()
             row["macs_per_second"] = row["macs"] / row["seconds"]
@@ -197,6 +219,11 @@ def main() -> None:
         "seconds_median": median("seconds"),
         "macs_per_second": median("macs_per_second"),
         "process_macs_per_second": median("process_macs_per_second"),
+        "process_measured": (
+            "thrifty simulate TRACE --out DIR --no-plots (python -m thrifty.cli), own process"
+            if args.jobs == 1 and not args.limit
+            else "the benchmark's child process, whole wall time"
+        ),
         "kernel_macs_per_second": median("kernel_macs_per_second"),
         "cpu_ns_per_mac": median("cpu_ns_per_mac"),
         "kernel_cpu_ns_per_mac": median("kernel_cpu_ns_per_mac"),
