@@ -52,6 +52,11 @@ def test_tiles_equal_matmul_then_policies(shape, tile, depth, config) -> None:
     for name in TILE_FIELDS:
         np.testing.assert_array_equal(got.stats[name], want[name], err_msg=name)
     assert got.stats["terms_out_of_bounds"].sum() > 0  # the slow path ran too
+    alone = run_tiles(a, b, config, rows, cols, depth, baseline=False)
+    assert alone.baseline_value is None
+    np.testing.assert_array_equal(alone.value, ref.value)
+    for name in TILE_FIELDS:
+        np.testing.assert_array_equal(alone.stats[name], want[name], err_msg=name)
 
 
 def test_tiles_empty_and_bad_shapes() -> None:

@@ -255,9 +255,12 @@ def decode_operand(bits, count_from):
 
 
 @njit(cache=True, inline="always")  # inlined: no call, no reference counting per PE
-def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs, merge):
+def reduce_one(
+    a, b, params, count_from, value_from, step_out, stats, mants, exps, limbs, merge, baseline
+):
     """One reduction sum_k a[k] * b[k] (decoded rows, `decode_operand`); returns (value,
-    baseline value).
+    baseline value), the baseline value 0.0 when `baseline` is False (its exact sums and
+    roundings skipped: a caller that needs only the term-serial value and the counts).
 
     params = (lanes, window W, headroom, accumulator bits, min_cycles, 1 if the accumulator
     enters the alignment top T else 0). Writes per-step cycles into step_out (or, with
@@ -340,7 +343,7 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 sign = term_sum >> 63  # truncate toward zero: on the magnitude
                 trunc = ((((term_sum ^ sign) - sign) >> 7) ^ sign) - sign
                 acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
-            if not base_inf:
+            if baseline and not base_inf:
                 base_m, base_e, base_inf = _add_round(
                     base_m, base_e, product_sum, min_lsb, bits, limbs
                 )
@@ -375,15 +378,16 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 step_max = max(step_max, c)
                 v = (value_from[frac, kc] * mb) << (lsb + kc - grid)
                 term_sum += -v if neg else v
-            pm = (128 | frac) * mb
-            if neg:
-                pm = -pm
-            if narrow:
-                product_sum += pm << (lsb - min_lsb)
-            else:
-                mants[j] = pm
-                exps[j] = lsb
-                j += 1
+            if baseline:
+                pm = (128 | frac) * mb
+                if neg:
+                    pm = -pm
+                if narrow:
+                    product_sum += pm << (lsb - min_lsb)
+                else:
+                    mants[j] = pm
+                    exps[j] = lsb
+                    j += 1
         step_cycles = max(step_max, min_cycles)
         if not merge or step_out[step] < step_cycles:
             step_out[step] = step_cycles
@@ -396,7 +400,7 @@ def reduce_one(a, b, params, count_from, value_from, step_out, stats, mants, exp
                 trunc = -trunc
             acc_m, acc_e, acc_inf = _add_round(acc_m, acc_e, trunc, window_lsb, bits, limbs)
         # baseline: exact products plus its accumulator, one rounding
-        if not base_inf:
+        if baseline and not base_inf:
             if narrow:
                 base_m, base_e, base_inf = _add_round(
                     base_m, base_e, product_sum, min_lsb, bits, limbs
@@ -426,7 +430,7 @@ def pairs_kernel(a, b, params, count_from, value_from, values, base, stats, step
         for r in range(blk * block, min((blk + 1) * block, n_rows)):
             v, bv = reduce_one(
                 a[r], b[r], params, count_from, value_from, step_cycles[r], stats[r],
-                mants, exps, limbs, False,
+                mants, exps, limbs, False, True,
             )  # fmt: skip
             values[r] = v
             base[r] = bv
@@ -445,7 +449,7 @@ def matmul_kernel(a, bt, params, count_from, value_from, values, base, stats, st
         for n in range(n_cols):
             v, bv = reduce_one(
                 a[m], bt[n], params, count_from, value_from, step_cycles[m, n], stats[m, n],
-                mants, exps, limbs, False,
+                mants, exps, limbs, False, True,
             )  # fmt: skip
             values[m, n] = v
             base[m, n] = bv

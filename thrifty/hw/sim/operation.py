@@ -112,7 +112,7 @@ def _run_product(
         blocks = row_blocks[start : start + blocks_per_chunk]
         row_idx = _block_indices(blocks, rows, m)
         a_rows = a if len(row_idx) == m else np.ascontiguousarray(a[row_idx])
-        result = run_tiles(a_rows, b_sel, config.pe, rows, cols, depth)
+        result = run_tiles(a_rows, b_sel, config.pe, rows, cols, depth, baseline=False)
         for name in _STATS:
             stats[name].append(result.stats[name])
         if values is not None:
