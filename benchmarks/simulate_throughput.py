@@ -132,7 +132,7 @@ def run_child(trace: Path, args: argparse.Namespace) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"simulation child failed:\n{proc.stderr}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["process_seconds"] = wall
+    row["child_process_seconds"] = wall
     return row
 
 
@@ -173,6 +173,7 @@ def main() -> None:
     from thrifty.hw.config import load_hardware_config
 
     config = load_hardware_config(args.arch)
+    times_command = args.jobs == 1 and not args.limit  # the command's defaults: every entry
     load_before = os.getloadavg()[0]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,11 +186,9 @@ def main() -> None:
             kernel = kernel_macs_per_second(config)
             row["kernel_macs_per_second"], row["kernel_cpu_ns_per_mac"] = kernel
             row.update(run_child(folder, args))
-            row["child_process_seconds"] = row.pop("process_seconds")
-            if args.jobs == 1 and not args.limit:  # the command's defaults simulate everything
-                row["process_seconds"] = run_command(folder)
-            else:
-                row["process_seconds"] = row["child_process_seconds"]
+            row["process_seconds"] = (
+                run_command(folder) if times_command else row["child_process_seconds"]
+            )
             row["cpu_ns_per_mac"] = row["cpu_seconds"] * 1e9 / row["macs"]
             row["calibration_gflops_after"] = calibration_gflops()
             row["macs_per_second"] = row["macs"] / row["seconds"]
@@ -222,7 +221,7 @@ def main() -> None:
         "process_macs_per_second": median("process_macs_per_second"),
         "process_measured": (
             "thrifty simulate TRACE --out DIR --no-plots (python -m thrifty.cli), own process"
-            if args.jobs == 1 and not args.limit
+            if times_command
             else "the benchmark's child process, whole wall time"
         ),
         "kernel_macs_per_second": median("kernel_macs_per_second"),
