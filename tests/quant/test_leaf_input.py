@@ -15,7 +15,7 @@ from torch import nn
 
 import thrifty
 from thrifty.quant.config import QuantizerConfig
-from thrifty.quant.leaf_input import stacks_with_weight_gradient
+from thrifty.quant.leaf_input import takes_leaf_convolution
 from thrifty.quant.modules import QuantLinear
 
 
@@ -91,6 +91,7 @@ def test_leaf_path_matches_autograd_through_the_input(kernels, case: str) -> Non
             "input_bits": inner.input_quantizer.bitlength.grad.clone(),
             "weight_bits": inner.weight_quantizer.bitlength.grad.clone(),
             "weight": inner.weight.grad.clone(),
+            "bias": None if inner.bias is None else inner.bias.grad.clone(),
         }
     assert torch.equal(outs["leaf"], outs["autograd"])
     leaf, reference = grads["leaf"], grads["autograd"]
@@ -98,6 +99,7 @@ def test_leaf_path_matches_autograd_through_the_input(kernels, case: str) -> Non
     torch.testing.assert_close(leaf["input_bits"], reference["input_bits"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(leaf["weight_bits"], reference["weight_bits"])
     torch.testing.assert_close(leaf["weight"], reference["weight"])
+    torch.testing.assert_close(leaf["bias"], reference["bias"])
 
 
 def test_an_in_place_activation_after_the_layer_is_allowed() -> None:
@@ -108,13 +110,14 @@ def test_an_in_place_activation_after_the_layer_is_allowed() -> None:
     assert model[0].input_quantizer.bitlength.grad is not None
 
 
-def test_which_convolutions_stack_the_gap_with_the_input() -> None:
-    assert stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding=1))
-    assert stacks_with_weight_gradient(nn.Conv1d(1, 4, 3, padding="valid"))
-    assert not stacks_with_weight_gradient(nn.Conv2d(3, 4, 3))  # measured slower stacked
-    assert not stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding="same"))
-    assert not stacks_with_weight_gradient(nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"))
-    assert not stacks_with_weight_gradient(nn.Linear(1, 4))
+def test_which_convolutions_form_the_bits_gradient_in_their_own_node() -> None:
+    assert takes_leaf_convolution(nn.Conv2d(1, 4, 3, padding=1))
+    assert takes_leaf_convolution(nn.Conv1d(1, 4, 3, padding="valid"))
+    assert takes_leaf_convolution(nn.Conv2d(3, 4, 3))
+    assert not takes_leaf_convolution(nn.Conv2d(4, 4, 3, groups=2))
+    assert not takes_leaf_convolution(nn.Conv2d(1, 4, 3, padding="same"))
+    assert not takes_leaf_convolution(nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"))
+    assert not takes_leaf_convolution(nn.Linear(1, 4))
 
 
 def test_other_inputs_keep_the_autograd_path() -> None:

@@ -47,9 +47,11 @@ def _step_and_limit(level_bits, low, high, symmetric):  # pragma: no cover
 # Each kernel has a `_parallel` twin that spreads the segments over numba's threads; the
 # results are the same (values are independent, and the backward's segment sums are added in
 # segment order either way). `functional.py` calls the twin for large tensors with as many
-# threads as torch uses. (numba's OpenMP layer loads the system's libgomp and the torch wheel
-# its own copy, so these are two thread pools, not one; they take turns, never running at the
-# same time, since a kernel and torch's operators are called one after the other.)
+# threads as torch uses. They run on torch's own OpenMP thread pool: numba's OpenMP layer loads
+# the system's libgomp too, but its calls bind to the copy the torch wheel loaded first, for the
+# whole process (seen with LD_DEBUG=bindings: GOMP_parallel and omp_set_num_threads of numba's
+# omppool resolve to torch/lib/libgomp.so.1), which is also why numba.set_num_threads changes
+# torch's count (`thrifty._process_state`).
 
 SEGMENT = 1 << 15
 """Values per segment (32 Ki floats: 128 KiB, fits the L2 cache)."""

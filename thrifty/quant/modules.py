@@ -24,9 +24,9 @@ from thrifty.quant.config import QuantizerConfig
 from thrifty.quant.layout import activation_layout, reduce_range, weight_layout
 from thrifty.quant.leaf_input import (
     attach_input_bits,
+    leaf_convolution,
     numeric_padding,
-    one_channel_leaf_convolution,
-    stacks_with_weight_gradient,
+    takes_leaf_convolution,
 )
 from thrifty.quant.quantizers import ActivationQuantizer, WeightQuantizer
 
@@ -80,8 +80,8 @@ class _QuantMixin:
             return self._biased_product(x_q, w_q, bias)
         x_q, gap, n = self.input_quantizer.leaf_levels(x)
         x_q, w_q = self.operand_tap(x_q, self.weight_quantizer(self.weight))
-        if stacks_with_weight_gradient(self):
-            return one_channel_leaf_convolution(self, x_q, gap, w_q, bias, n)
+        if takes_leaf_convolution(self):
+            return leaf_convolution(self, x_q, gap, w_q, bias, n)
         out = self._biased_product(x_q, w_q, bias)
         return attach_input_bits(out, n, gap, w_q, self._input_bits_gradient)
 
