@@ -96,34 +96,19 @@ class _LeafConvolution(torch.autograd.Function):
         x_q, gap, weight = ctx.saved_tensors
         layer = ctx.layer
         need_weight, need_bias, need_bits = (ctx.needs_input_grad[i] for i in (2, 3, 4))
+        bias = ctx.has_bias and need_bias
         grad_weight = grad_bias = grad_n = None
         with torch.no_grad():
-            if need_weight or (ctx.has_bias and need_bias):
-                _, grad_weight, grad_bias = _weight_gradient(
-                    layer, grad_out, x_q, weight, ctx.has_bias and need_bias
-                )
-            if need_bits:
-                _, grad_gap, _ = _weight_gradient(layer, grad_out, gap, weight, False)
-                total = torch.sum(grad_gap * weight, dtype=torch.float64)
+            if need_weight or bias:
+                _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                    grad_out, x_q, weight, [weight.shape[0]] if bias else None, layer.stride,
+                    numeric_padding(layer), layer.dilation, False, (0,) * len(layer.kernel_size),
+                    1, (False, True, bias),
+                )  # fmt: skip
+            if need_bits:  # the layer's own dW(gap, G) product and dot with W
+                total = layer._input_bits_gradient(gap, grad_out, weight)
                 grad_n = total.to(grad_out.dtype).reshape(ctx.n_shape)
-        grad_weight = grad_weight if need_weight else None
-        grad_bias = grad_bias if ctx.has_bias and need_bias else None
-        return None, None, grad_weight, grad_bias, grad_n, None
-
-
-def _weight_gradient(
-    layer: torch.nn.Module,
-    grad_out: torch.Tensor,
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: bool,
-) -> tuple[None, torch.Tensor, torch.Tensor | None]:
-    """(None, dW(x, G), the bias gradient when `bias`) of `layer`'s convolution."""
-    dims = len(layer.kernel_size)
-    return torch.ops.aten.convolution_backward(
-        grad_out, x, weight, [weight.shape[0]] if bias else None, layer.stride,
-        numeric_padding(layer), layer.dilation, False, (0,) * dims, 1, (False, True, bias),
-    )  # fmt: skip
+        return None, None, grad_weight if need_weight else None, grad_bias, grad_n, None
 
 
 def numeric_padding(layer: torch.nn.Module) -> tuple[int, ...]:
